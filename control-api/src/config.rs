@@ -1,0 +1,258 @@
+//! `switchboard.toml` and its environment overrides.
+//!
+//! Every key has an embedded default, so the engine runs with no file at all.
+//! Any key can be overridden as `SWITCHBOARD_<SECTION>__<KEY>`, e.g.
+//! `SWITCHBOARD_SIP__PORT=5070`. All listeners bind `server.listen_ip`
+//! (loopback by default): exposing the engine is that one key.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub sip: SipConfig,
+    pub media: MediaSection,
+    pub recording: RecordingConfig,
+    pub asr: AsrConfig,
+    pub grpc: GrpcConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The address every listener (SIP, HTTP, gRPC, RTP) binds.
+    pub listen_ip: IpAddr,
+    /// Seconds that shutdown waits for BYE transactions and recordings.
+    pub shutdown_grace_secs: u64,
+    /// `tracing` filter, e.g. "info" or "switchboard=debug,info".
+    pub log: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    pub port: u16,
+    /// Host (or host:port) written into Via/Contact; the listen address when empty.
+    pub advertised_address: String,
+    /// Largest SIP message accepted, in bytes; larger ones are dropped.
+    pub max_message_bytes: usize,
+    /// Concurrent calls; INVITEs beyond it get 503 with Retry-After.
+    pub max_calls: usize,
+    /// Live SIP transactions kept at most (bounds memory under floods).
+    pub max_transactions: usize,
+    /// Codecs offered/accepted in preference order.
+    pub codecs: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSection {
+    /// Media worker threads; 0 means one per core.
+    pub workers: usize,
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    pub jitter_delay_ms: u32,
+    /// What callers hear: a WAV file to loop; a tone when empty.
+    pub prompt_wav: String,
+    pub prompt_tone_hz: f32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    pub enabled: bool,
+    /// Where stereo WAVs go (left: caller, right: engine), one per call.
+    pub dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AsrConfig {
+    /// Audio fork WebSocket URL (`ws://…`); no audio leaves the engine when empty.
+    pub fork_url: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    pub port: u16,
+    /// Bearer token required on every call when set; mandatory off loopback.
+    pub auth_token: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub port: u16,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            shutdown_grace_secs: 5,
+            log: "info".into(),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            port: 5060,
+            advertised_address: String::new(),
+            max_message_bytes: 65_535,
+            max_calls: 10_000,
+            max_transactions: 50_000,
+            codecs: vec!["PCMU".into(), "PCMA".into()],
+        }
+    }
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            rtp_port_min: 20_000,
+            rtp_port_max: 30_000,
+            jitter_delay_ms: 40,
+            prompt_wav: String::new(),
+            prompt_tone_hz: 440.0,
+        }
+    }
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: PathBuf::from("recordings"),
+        }
+    }
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            port: 50051,
+            auth_token: String::new(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { port: 8080 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Embedded defaults, then the file (if any), then `SWITCHBOARD_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("SWITCHBOARD_")
+                .split("__")
+                .ignore(&["config"]),
+        );
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.media.rtp_port_min >= self.media.rtp_port_max {
+            return invalid("media.rtp_port_min must be below media.rtp_port_max");
+        }
+        if self.sip.codecs.is_empty() {
+            return invalid("sip.codecs must name at least one codec");
+        }
+        if !self.server.listen_ip.is_loopback() && self.grpc.auth_token.is_empty() {
+            return invalid(
+                "grpc.auth_token is required when server.listen_ip is not loopback \
+                 (the control plane must not be open to the network)",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn sip_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.server.listen_ip, self.sip.port)
+    }
+    pub fn grpc_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.server.listen_ip, self.grpc.port)
+    }
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.server.listen_ip, self.http.port)
+    }
+}
+
+#[cfg(test)]
+// figment's Jail closures return its large error type; that is its API.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback_and_validate() {
+        let c = Config::default();
+        assert!(c.server.listen_ip.is_loopback());
+        assert_eq!(c.sip_addr().port(), 5060);
+        assert_eq!(c.grpc_addr().port(), 50051);
+        assert_eq!(c.http_addr().port(), 8080);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn file_and_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "sb.toml",
+                "[sip]\nport = 5070\n[recording]\nenabled = false\n",
+            )?;
+            jail.set_env("SWITCHBOARD_SIP__PORT", "5080");
+            jail.set_env("SWITCHBOARD_HTTP__PORT", "9090");
+            let c = Config::load(Some(Path::new("sb.toml"))).unwrap();
+            assert_eq!(c.sip.port, 5080, "environment wins over the file");
+            assert_eq!(c.http.port, 9090);
+            assert!(!c.recording.enabled, "file wins over defaults");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn public_listener_without_grpc_token_is_refused() {
+        let mut c = Config::default();
+        c.server.listen_ip = "0.0.0.0".parse().unwrap();
+        assert!(c.validate().is_err());
+        c.grpc.auth_token = "secret".into();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("sb.toml", "[sip]\nprot = 5070\n")?;
+            assert!(Config::load(Some(Path::new("sb.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,175 @@
+//! The gRPC control plane: `switchboard.v1.CallControl`, plus the standard
+//! health and reflection services so `grpcurl` works out of the box.
+
+use crate::events::EventBus;
+use crate::proto::call_control_server::{CallControl, CallControlServer};
+use crate::proto::{
+    call_event, CallEvent, EventsLagged, HangupRequest, HangupResponse, ListCallsRequest,
+    ListCallsResponse, SubscribeEventsRequest,
+};
+use crate::signalling::{HangupError, SignallingHandle};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use tokio::sync::watch;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+pub struct CallControlService {
+    bus: EventBus,
+    signalling: SignallingHandle,
+    /// Turns true at shutdown: event streams end so the server can drain.
+    stopping: watch::Receiver<bool>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<CallEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl CallControl for CallControlService {
+    type SubscribeEventsStream = EventStream;
+
+    async fn subscribe_events(
+        &self,
+        request: Request<SubscribeEventsRequest>,
+    ) -> Result<Response<Self::SubscribeEventsStream>, Status> {
+        let only = request.into_inner().call_id;
+        let mut stopping = self.stopping.clone();
+        let stopped = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
+        let events = futures_util::StreamExt::take_until(
+            BroadcastStream::new(self.bus.subscribe()),
+            stopped,
+        );
+        let stream = events.filter_map(move |item| match item {
+            Ok(event) if only.is_empty() || event.call_id == only => Some(Ok(event)),
+            Ok(_) => None,
+            Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(CallEvent {
+                event: Some(call_event::Event::Lagged(EventsLagged { missed })),
+                ..Default::default()
+            })),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn list_calls(
+        &self,
+        _request: Request<ListCallsRequest>,
+    ) -> Result<Response<ListCallsResponse>, Status> {
+        let calls = self.signalling.list_calls().await;
+        Ok(Response::new(ListCallsResponse { calls }))
+    }
+
+    async fn hangup(
+        &self,
+        request: Request<HangupRequest>,
+    ) -> Result<Response<HangupResponse>, Status> {
+        let call_id = request.into_inner().call_id;
+        match self.signalling.hangup(&call_id).await {
+            Ok(()) => Ok(Response::new(HangupResponse {})),
+            Err(e @ HangupError::NotFound(_)) => Err(Status::not_found(e.to_string())),
+        }
+    }
+}
+
+/// Checks `authorization: Bearer <token>` when a token is configured.
+#[derive(Clone)]
+struct BearerAuth {
+    expected: Option<String>,
+}
+
+impl tonic::service::Interceptor for BearerAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(expected) = &self.expected else {
+            return Ok(request);
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated("missing or wrong bearer token"))
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Serves gRPC on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    bus: EventBus,
+    signalling: SignallingHandle,
+    auth_token: String,
+    stopping: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<CallControlServer<CallControlService>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let auth = BearerAuth {
+        expected: (!auth_token.is_empty()).then_some(auth_token),
+    };
+    let mut stopped = stopping.clone();
+    let shutdown = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let calls = CallControlService {
+        bus,
+        signalling,
+        stopping,
+    };
+    let service = CallControlServer::with_interceptor(calls, auth);
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(grpc = %addr, "gRPC listening");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    #[test]
+    fn bearer_token_is_checked_when_configured() {
+        let mut open = BearerAuth { expected: None };
+        assert!(open.call(Request::new(())).is_ok());
+        let mut auth = BearerAuth {
+            expected: Some("s3cret".into()),
+        };
+        assert!(auth.call(Request::new(())).is_err());
+        let mut req = Request::new(());
+        req.metadata_mut()
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(auth.call(req).is_ok());
+        let mut wrong = Request::new(());
+        wrong
+            .metadata_mut()
+            .insert("authorization", "Bearer s3cres".parse().unwrap());
+        assert!(auth.call(wrong).is_err());
+    }
+}

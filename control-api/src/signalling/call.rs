@@ -1,0 +1,213 @@
+//! One call as the signalling task sees it: its dialog, its media leg, its
+//! lifecycle, and the events it owes the event bus.
+
+use crate::events::EventBus;
+use crate::proto::{call_event, CallEnded, CallInfo, RtpCounters};
+use media_core::{LegHandle, LegReport, LegStats, StopReceipt};
+use sip_stack::dialog::Dialog;
+use sip_stack::transaction::ServerTxId;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tracing::{info, Span};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    RemoteBye,
+    LocalHangup,
+    Shutdown,
+    AckTimeout,
+    Cancelled,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::RemoteBye => "remote_bye",
+            EndReason::LocalHangup => "local_hangup",
+            EndReason::Shutdown => "shutdown",
+            EndReason::AckTimeout => "ack_timeout",
+            EndReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// 200 OK sent, waiting for the ACK.
+    Answered,
+    /// ACK received: the dialog is confirmed.
+    Confirmed,
+    /// Media is stopping; the call leaves the table when its recording is final.
+    Ending(EndReason),
+}
+
+pub struct Call {
+    pub id: String,
+    /// Every log line about this call is emitted inside this span (`call_id`).
+    pub span: Span,
+    pub invite_tx: ServerTxId,
+    pub dialog: Dialog,
+    pub signalling_source: SocketAddr,
+    from: String,
+    to: String,
+    leg: LegHandle,
+    state: State,
+    started_at: SystemTime,
+    answered_at: Instant,
+    /// RTP counters already added to the global metrics.
+    reported: LegStats,
+}
+
+pub struct NewCall {
+    pub id: String,
+    pub span: Span,
+    pub invite_tx: ServerTxId,
+    pub dialog: Dialog,
+    pub signalling_source: SocketAddr,
+    pub from: String,
+    pub to: String,
+    pub leg: LegHandle,
+}
+
+impl Call {
+    pub fn answered(new: NewCall) -> Call {
+        Call {
+            id: new.id,
+            span: new.span,
+            invite_tx: new.invite_tx,
+            dialog: new.dialog,
+            signalling_source: new.signalling_source,
+            from: new.from,
+            to: new.to,
+            leg: new.leg,
+            state: State::Answered,
+            started_at: SystemTime::now(),
+            answered_at: Instant::now(),
+            reported: LegStats::default(),
+        }
+    }
+
+    pub fn leg(&self) -> &LegHandle {
+        &self.leg
+    }
+
+    pub fn is_ending(&self) -> bool {
+        matches!(self.state, State::Ending(_))
+    }
+
+    pub fn on_ack(&mut self) {
+        if self.state == State::Answered {
+            self.state = State::Confirmed;
+            self.span
+                .in_scope(|| info!("ACK received: dialog confirmed"));
+        }
+    }
+
+    /// Marks the call as ending and asks the media worker to stop the leg.
+    /// `None` when it was already ending.
+    pub fn begin_ending(&mut self, reason: EndReason) -> Option<StopReceipt> {
+        if self.is_ending() {
+            return None;
+        }
+        self.state = State::Ending(reason);
+        self.span
+            .in_scope(|| info!(reason = reason.as_str(), "call ending"));
+        Some(self.leg.stop())
+    }
+
+    pub fn info(&self) -> CallInfo {
+        let state = match self.state {
+            State::Answered | State::Confirmed => "answered",
+            State::Ending(_) => "ending",
+        };
+        CallInfo {
+            call_id: self.id.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            state: state.into(),
+            started_at_ms: unix_ms(self.started_at),
+            rtp: Some(counters(&self.leg.stats())),
+        }
+    }
+
+    /// Adds what the leg did since the last sample to the global RTP counters.
+    pub fn sample_metrics(&mut self) {
+        let now = self.leg.stats();
+        add_rtp_metrics(&self.reported, &now);
+        self.reported = now;
+    }
+
+    /// Publishes `CallEnded` with the final counters and the recording path.
+    pub fn finish(mut self, report: Option<LegReport>, bus: &EventBus) {
+        let reason = match self.state {
+            State::Ending(r) => r,
+            _ => EndReason::LocalHangup,
+        };
+        let stats = report
+            .as_ref()
+            .map(|r| r.stats.clone())
+            .unwrap_or_else(|| self.leg.stats());
+        add_rtp_metrics(&self.reported, &stats);
+        self.reported = stats.clone();
+        let recording_path = report
+            .as_ref()
+            .and_then(|r| r.recording.as_ref())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let duration_ms = self.answered_at.elapsed().as_millis() as u64;
+        self.span.in_scope(|| {
+            info!(
+                reason = reason.as_str(),
+                recording = %recording_path,
+                packets_received = stats.packets_received,
+                packets_sent = stats.packets_sent,
+                packets_lost = stats.packets_lost,
+                duration_ms,
+                "call ended"
+            )
+        });
+        metrics::counter!("switchboard_calls_ended_total", "reason" => reason.as_str())
+            .increment(1);
+        bus.publish(
+            &self.id,
+            call_event::Event::Ended(CallEnded {
+                reason: reason.as_str().into(),
+                recording_path,
+                rtp: Some(counters(&stats)),
+                duration_ms,
+            }),
+        );
+    }
+}
+
+pub fn counters(s: &LegStats) -> RtpCounters {
+    RtpCounters {
+        packets_received: s.packets_received,
+        packets_sent: s.packets_sent,
+        bytes_received: s.bytes_received,
+        bytes_sent: s.bytes_sent,
+        packets_lost: s.packets_lost,
+        packets_late: s.packets_late,
+        packets_invalid: s.packets_invalid,
+    }
+}
+
+fn add_rtp_metrics(before: &LegStats, now: &LegStats) {
+    let delta = |a: u64, b: u64| b.saturating_sub(a);
+    metrics::counter!("switchboard_rtp_packets_received_total")
+        .increment(delta(before.packets_received, now.packets_received));
+    metrics::counter!("switchboard_rtp_packets_sent_total")
+        .increment(delta(before.packets_sent, now.packets_sent));
+    metrics::counter!("switchboard_rtp_bytes_received_total")
+        .increment(delta(before.bytes_received, now.bytes_received));
+    metrics::counter!("switchboard_rtp_bytes_sent_total")
+        .increment(delta(before.bytes_sent, now.bytes_sent));
+    metrics::counter!("switchboard_rtp_packets_lost_total")
+        .increment(delta(before.packets_lost, now.packets_lost));
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,327 @@
+//! Answering an INVITE: SDP offer/answer, a media leg, 100/180/200.
+
+use super::call::{Call, NewCall};
+use super::Signalling;
+use crate::proto::{call_event, CallAnswered, CallStarted};
+use asr_bridge::{AudioForkBackend, AudioForkConfig, StreamInfo};
+use media_core::{Codec, LegSpec, Prompt, TapDirection, TapSink, TAP_RATE};
+use sip_stack::dialog::Dialog;
+use sip_stack::message::{generate_tag, Request, Response};
+use sip_stack::sdp::{self, AudioCodec, NegotiatedAudio, SessionDescription};
+use sip_stack::transaction::ServerTxId;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tracing::{info, info_span, warn, Instrument};
+
+/// Frames of backlog a tap may hold before the media side drops (1 s).
+const TAP_QUEUE_FRAMES: usize = 50;
+
+impl Signalling {
+    pub(super) fn on_invite(&mut self, tx: ServerTxId, req: Request, source: SocketAddr) {
+        let call_id = req.call_id().unwrap_or_default().to_owned();
+        let span = info_span!("call", call_id = %call_id);
+        let _entered = span.enter();
+        info!(%source, from = req.headers.get("From").unwrap_or(""), "INVITE received");
+
+        if self.shutdown.is_some() {
+            return self.reject(tx, &req, 503, "Service Unavailable - shutting down");
+        }
+        if self.calls.len() >= self.config.sip.max_calls {
+            metrics::counter!("switchboard_calls_rejected_total", "reason" => "capacity")
+                .increment(1);
+            let mut resp = Response::for_request(&req, 503, "Service Unavailable");
+            resp.headers.set("Retry-After", "5");
+            self.respond(tx, resp);
+            return;
+        }
+        if self.calls.contains_key(&call_id) {
+            return self.reject(tx, &req, 482, "Loop Detected");
+        }
+        let offer = match parse_offer(&req) {
+            Ok(offer) => offer,
+            Err(reason) => {
+                warn!(reason, "INVITE not acceptable");
+                return self.reject(tx, &req, 488, "Not Acceptable Here");
+            }
+        };
+        let codecs = self.codec_preference();
+        let rtp_ip = self.config.server.listen_ip;
+        let session_id = rand_session_id();
+        // Negotiate first (the codec decides the leg), then answer with the leg's port.
+        let negotiated = match sdp::answer_audio(&offer, &codecs, rtp_ip, 0, session_id) {
+            Ok((_, negotiated)) => negotiated,
+            Err(e) => {
+                warn!(error = %e, "no acceptable audio in the offer");
+                return self.reject(tx, &req, 488, "Not Acceptable Here");
+            }
+        };
+        let Some(codec) = media_codec(negotiated.codec) else {
+            return self.reject(tx, &req, 488, "Not Acceptable Here");
+        };
+
+        let mut spec = LegSpec {
+            label: call_id.clone(),
+            codec,
+            payload_type: negotiated.payload_type,
+            ptime_ms: negotiated.ptime_ms,
+            remote: Some(negotiated.remote_rtp),
+            telephone_event_pt: negotiated.telephone_event_pt,
+            prompt: self.prompt(),
+            record_to: self.recording_path(&call_id),
+            taps: Vec::new(),
+        };
+        if let Some(sink) = self.start_audio_fork(&call_id, &span) {
+            spec.taps.push((TapDirection::Inbound, sink));
+        }
+        let leg = match self.media.create_leg(spec) {
+            Ok(leg) => leg,
+            Err(e) => {
+                warn!(error = %e, "no media leg for the call");
+                return self.reject(tx, &req, 503, "Service Unavailable");
+            }
+        };
+        let local_rtp = leg.local_addr();
+        let answer = match sdp::answer_audio(&offer, &codecs, rtp_ip, local_rtp.port(), session_id)
+        {
+            Ok((answer, _)) => answer,
+            Err(e) => {
+                warn!(error = %e, "SDP answer failed");
+                leg.stop();
+                return self.reject(tx, &req, 500, "Server Internal Error");
+            }
+        };
+
+        let local_tag = generate_tag();
+        let Some(dialog) = Dialog::new_uas(&req, &local_tag, &self.me.contact) else {
+            leg.stop();
+            return self.reject(tx, &req, 400, "Bad Request");
+        };
+        // The transaction layer already sent 100 Trying on arrival.
+        let mut ringing = Response::for_request(&req, 180, "Ringing");
+        ringing.set_to_tag(&local_tag);
+        ringing.headers.set("Contact", self.me.contact.clone());
+        self.respond(tx, ringing);
+        let ok = self.ok_with_sdp(&req, &local_tag, &answer);
+        self.respond(tx, ok);
+
+        let from = req.headers.get("From").unwrap_or_default().to_owned();
+        let to = req.headers.get("To").unwrap_or_default().to_owned();
+        self.bus.publish(
+            &call_id,
+            call_event::Event::Started(CallStarted {
+                from: from.clone(),
+                to: to.clone(),
+                remote_address: source.to_string(),
+                transport: "udp".into(),
+            }),
+        );
+        self.bus.publish(
+            &call_id,
+            call_event::Event::Answered(CallAnswered {
+                codec: negotiated.codec_name().into(),
+                local_rtp: local_rtp.to_string(),
+                remote_rtp: negotiated.remote_rtp.to_string(),
+            }),
+        );
+        info!(codec = negotiated.codec_name(), %local_rtp, remote_rtp = %negotiated.remote_rtp, "call answered");
+        metrics::counter!("switchboard_calls_answered_total").increment(1);
+        drop(_entered);
+        let call = Call::answered(NewCall {
+            id: call_id.clone(),
+            span,
+            invite_tx: tx,
+            dialog,
+            signalling_source: source,
+            from,
+            to,
+            leg,
+        });
+        self.calls.insert(call_id, call);
+        metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
+    }
+
+    /// A re-INVITE in an existing dialog: renegotiate (same codec and port),
+    /// follow a moved remote address, answer 200 with our SDP.
+    pub(super) fn on_reinvite(&mut self, tx: ServerTxId, req: Request) {
+        let call_id = req.call_id().unwrap_or_default().to_owned();
+        let codecs = self.codec_preference();
+        let rtp_ip = self.config.server.listen_ip;
+        let Some(call) = self.calls.get(&call_id).filter(|c| c.dialog.matches(&req)) else {
+            return self.reject(tx, &req, 481, "Call/Transaction Does Not Exist");
+        };
+        let local_port = call.leg().local_addr().port();
+        let local_tag = call.dialog.local_tag.clone();
+        let answer = parse_offer(&req).ok().and_then(|offer| {
+            sdp::answer_audio(&offer, &codecs, rtp_ip, local_port, rand_session_id()).ok()
+        });
+        let Some((answer, negotiated)) = answer else {
+            return self.reject(tx, &req, 488, "Not Acceptable Here");
+        };
+        call.span
+            .in_scope(|| info!(remote_rtp = %negotiated.remote_rtp, "re-INVITE accepted"));
+        call.leg().set_remote(negotiated.remote_rtp);
+        let ok = self.ok_with_sdp(&req, &local_tag, &answer);
+        self.respond(tx, ok);
+    }
+
+    fn reject(&mut self, tx: ServerTxId, req: &Request, status: u16, reason: &str) {
+        let mut resp = Response::for_request(req, status, reason);
+        resp.set_to_tag(&generate_tag());
+        self.respond(tx, resp);
+    }
+
+    fn ok_with_sdp(&self, req: &Request, local_tag: &str, answer: &SessionDescription) -> Response {
+        let mut ok = Response::for_request(req, 200, "OK");
+        ok.set_to_tag(local_tag);
+        ok.headers.set("Contact", self.me.contact.clone());
+        ok.headers
+            .set("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+        ok.headers.set("Content-Type", "application/sdp");
+        ok.body = answer.to_string().into_bytes().into();
+        ok
+    }
+
+    fn codec_preference(&self) -> Vec<AudioCodec> {
+        self.config
+            .sip
+            .codecs
+            .iter()
+            .filter_map(|name| match name.to_ascii_uppercase().as_str() {
+                "PCMU" => Some(AudioCodec::Pcmu),
+                "PCMA" => Some(AudioCodec::Pcma),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn prompt(&self) -> Prompt {
+        let media = &self.config.media;
+        if media.prompt_wav.is_empty() {
+            Prompt::Tone {
+                freq_hz: media.prompt_tone_hz,
+                on_ms: 1000,
+                off_ms: 1000,
+                amplitude: 8000,
+            }
+        } else {
+            Prompt::Wav {
+                path: PathBuf::from(&media.prompt_wav),
+                looped: true,
+            }
+        }
+    }
+
+    fn recording_path(&self, call_id: &str) -> Option<PathBuf> {
+        let dir = self.recordings_dir.as_ref()?;
+        Some(dir.join(recording_file_name(call_id)))
+    }
+
+    /// Starts streaming the caller's audio to the configured audio fork, if any.
+    fn start_audio_fork(&self, call_id: &str, span: &tracing::Span) -> Option<Box<dyn TapSink>> {
+        let url = &self.config.asr.fork_url;
+        if url.is_empty() {
+            return None;
+        }
+        let (sink, frames) = asr_bridge::tap_channel(TAP_QUEUE_FRAMES);
+        let info = StreamInfo {
+            call_id: call_id.to_owned(),
+            channel: "caller".into(),
+            sample_rate: TAP_RATE,
+            encoding: "linear16",
+        };
+        let mut backend = AudioForkBackend::new(AudioForkConfig::new(url.clone()));
+        tokio::spawn(
+            async move {
+                match asr_bridge::run_stream(frames, &mut backend, &info).await {
+                    Ok(s) => info!(
+                        frames = s.frames_sent,
+                        dropped = s.frames_dropped,
+                        "audio fork finished"
+                    ),
+                    Err(e) => {
+                        metrics::counter!("switchboard_asr_stream_failures_total").increment(1);
+                        warn!(error = %e, "audio fork failed")
+                    }
+                }
+            }
+            .instrument(span.clone()),
+        );
+        Some(Box::new(sink))
+    }
+}
+
+fn parse_offer(req: &Request) -> Result<SessionDescription, &'static str> {
+    let is_sdp = req
+        .content_type()
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/sdp"));
+    if !is_sdp || req.body.is_empty() {
+        return Err("INVITE without an SDP offer");
+    }
+    let text = std::str::from_utf8(&req.body).map_err(|_| "SDP is not UTF-8")?;
+    SessionDescription::parse(text).map_err(|_| "SDP offer does not parse")
+}
+
+fn media_codec(codec: AudioCodec) -> Option<Codec> {
+    match codec {
+        AudioCodec::Pcmu => Some(Codec::Pcmu),
+        AudioCodec::Pcma => Some(Codec::Pcma),
+        _ => None,
+    }
+}
+
+trait CodecName {
+    fn codec_name(&self) -> &'static str;
+}
+
+impl CodecName for NegotiatedAudio {
+    fn codec_name(&self) -> &'static str {
+        match self.codec {
+            AudioCodec::Pcmu => "PCMU",
+            AudioCodec::Pcma => "PCMA",
+            AudioCodec::G722 => "G722",
+            AudioCodec::Opus => "opus",
+        }
+    }
+}
+
+/// A file name from a hostile Call-ID: only safe characters, bounded length,
+/// and a time suffix so a reused Call-ID never overwrites a recording.
+fn recording_file_name(call_id: &str) -> String {
+    let safe: String = call_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    format!("{}-{stamp}.wav", safe.trim_start_matches('.'))
+}
+
+fn rand_session_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recording_file_name;
+
+    #[test]
+    fn recording_names_are_safe_from_hostile_call_ids() {
+        let name = recording_file_name("../../etc/passwd\0@host");
+        assert!(!name.contains('/') && !name.contains('\0'));
+        assert!(!name.starts_with('.'));
+        assert!(name.ends_with(".wav"));
+        assert!(recording_file_name(&"x".repeat(1000)).len() < 100);
+    }
+}

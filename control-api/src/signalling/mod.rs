@@ -1,0 +1,444 @@
+//! The signalling task: one tokio task owns the SIP socket, the sans-IO
+//! transaction layer and the table of calls.
+//!
+//! Owning everything in one task keeps call state changes race-free without
+//! locks: SIP messages, timer expiries, gRPC commands and media reports all
+//! arrive as inputs to the same loop, in order. Media never passes through
+//! here; legs live on the media workers and this task only holds handles.
+//!
+//! ```text
+//!  UDP socket ─▶ parse ─▶ Endpoint (transactions) ─▶ TxEvent ─▶ calls
+//!  gRPC ─▶ Command ─┘                                   │
+//!  media (leg stopped) ─▶ Internal ─────────────────────┘─▶ EventBus
+//! ```
+
+mod call;
+mod invite;
+
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::proto::CallInfo;
+use call::{Call, EndReason};
+use media_core::{LegReport, MediaEngine};
+use sip_stack::message::{Method, Request, Response};
+use sip_stack::transaction::{ClientTxId, Endpoint, Output, TimerConfig, TxEvent, TxId};
+use sip_stack::transport::UdpTransport;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+/// What the rest of the engine (gRPC, shutdown) asks of the signalling task.
+pub enum Command {
+    Hangup {
+        call_id: String,
+        reply: oneshot::Sender<Result<(), HangupError>>,
+    },
+    ListCalls {
+        reply: oneshot::Sender<Vec<CallInfo>>,
+    },
+    /// End every call with BYE, finish their recordings, then stop.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HangupError {
+    #[error("no call with id {0}")]
+    NotFound(String),
+}
+
+/// Reports from helper tasks back into the loop.
+enum Internal {
+    LegStopped {
+        call_id: String,
+        report: Option<LegReport>,
+    },
+}
+
+#[derive(Clone)]
+pub struct SignallingHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl SignallingHandle {
+    pub async fn hangup(&self, call_id: &str) -> Result<(), HangupError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Hangup {
+            call_id: call_id.to_owned(),
+            reply,
+        };
+        if self.commands.send(cmd).await.is_err() {
+            return Err(HangupError::NotFound(call_id.to_owned()));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(HangupError::NotFound(call_id.to_owned())))
+    }
+
+    pub async fn list_calls(&self) -> Vec<CallInfo> {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::ListCalls { reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Where this engine says it is, in Via and Contact.
+struct LocalIdentity {
+    sent_by: String,
+    contact: String,
+}
+
+pub struct Signalling {
+    config: Arc<Config>,
+    transport: UdpTransport,
+    endpoint: Endpoint,
+    media: Arc<MediaEngine>,
+    bus: EventBus,
+    recordings_dir: Option<PathBuf>,
+    me: LocalIdentity,
+    calls: HashMap<String, Call>,
+    /// Our own requests (BYE) in flight, and the call that sent them.
+    client_txs: HashMap<ClientTxId, String>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal_rx: mpsc::UnboundedReceiver<Internal>,
+    shutdown: Option<(oneshot::Sender<()>, Instant)>,
+}
+
+impl Signalling {
+    /// Binds the SIP socket and returns the task's future and its handle.
+    pub async fn bind(
+        config: Arc<Config>,
+        media: Arc<MediaEngine>,
+        bus: EventBus,
+        recordings_dir: Option<PathBuf>,
+    ) -> std::io::Result<(Self, SignallingHandle, mpsc::Receiver<Command>)> {
+        let transport = UdpTransport::bind(config.sip_addr()).await?;
+        let local = transport.local_addr();
+        let sent_by = if config.sip.advertised_address.is_empty() {
+            local.to_string()
+        } else {
+            config.sip.advertised_address.clone()
+        };
+        let me = LocalIdentity {
+            contact: format!("<sip:switchboard@{sent_by}>"),
+            sent_by,
+        };
+        let mut endpoint = Endpoint::new(TimerConfig::default());
+        endpoint.set_max_transactions(config.sip.max_transactions);
+        let (commands, command_rx) = mpsc::channel(256);
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        info!(sip = %local, "SIP listening on UDP");
+        let this = Self {
+            config,
+            transport,
+            endpoint,
+            media,
+            bus,
+            recordings_dir,
+            me,
+            calls: HashMap::new(),
+            client_txs: HashMap::new(),
+            internal_tx,
+            internal_rx,
+            shutdown: None,
+        };
+        Ok((this, SignallingHandle { commands }, command_rx))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.transport.local_addr()
+    }
+
+    /// Runs until a `Shutdown` command has ended every call (or its grace ran out).
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut buf = vec![0u8; self.config.sip.max_message_bytes + 1];
+        let mut metrics_tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            self.drain_outputs().await;
+            if self.shutdown_complete() {
+                return;
+            }
+            let wake = self
+                .endpoint
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                received = self.transport.recv_from(&mut buf) => match received {
+                    Ok((len, source)) => self.on_datagram(&buf[..len], source),
+                    Err(e) => warn!(error = %e, "SIP socket receive failed"),
+                },
+                _ = tokio::time::sleep_until(wake) => self.endpoint.handle_timeout(Instant::now()),
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+                Some(internal) = self.internal_rx.recv() => self.on_internal(internal),
+                _ = metrics_tick.tick() => self.sample_metrics(),
+            }
+        }
+    }
+
+    fn shutdown_complete(&mut self) -> bool {
+        let Some((_, deadline)) = &self.shutdown else {
+            return false;
+        };
+        let idle = self.calls.is_empty() && self.client_txs.is_empty();
+        if !idle && Instant::now() < *deadline {
+            return false;
+        }
+        if !idle {
+            warn!(
+                calls = self.calls.len(),
+                "shutdown grace ran out with calls still ending"
+            );
+        }
+        if let Some((reply, _)) = self.shutdown.take() {
+            let _ = reply.send(());
+        }
+        true
+    }
+
+    async fn drain_outputs(&mut self) {
+        while let Some(output) = self.endpoint.poll_output() {
+            match output {
+                Output::Transmit { dest, data } => {
+                    if let Err(e) = self.transport.send_to(&data, dest).await {
+                        warn!(%dest, error = %e, "SIP send failed");
+                    }
+                }
+                Output::Event(event) => self.on_tx_event(event),
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, data: &[u8], source: SocketAddr) {
+        if data.len() > self.config.sip.max_message_bytes {
+            metrics::counter!("switchboard_sip_messages_dropped_total", "reason" => "too_large")
+                .increment(1);
+            debug!(%source, len = data.len(), "dropped oversized SIP datagram");
+            return;
+        }
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return; // keep-alive
+        }
+        metrics::counter!("switchboard_sip_messages_received_total").increment(1);
+        match sip_stack::message::parse(data) {
+            Ok(msg) => self.endpoint.handle_message(Instant::now(), msg, source),
+            Err(e) => {
+                metrics::counter!("switchboard_sip_parse_errors_total").increment(1);
+                match e.reply_400() {
+                    Some(reply) => {
+                        info!(%source, error = %e, "malformed SIP request answered with 400");
+                        self.endpoint.send_stateless(source, reply.to_bytes());
+                    }
+                    None => debug!(%source, error = %e, "dropped unparseable SIP message"),
+                }
+            }
+        }
+    }
+
+    fn on_tx_event(&mut self, event: TxEvent) {
+        match event {
+            TxEvent::NewRequest {
+                tx,
+                request,
+                source,
+            } => self.on_request(tx, request, source),
+            TxEvent::Ack { request, .. } => {
+                if let Some(call) = request.call_id().and_then(|id| self.calls.get_mut(id)) {
+                    call.on_ack();
+                }
+            }
+            TxEvent::Response { tx, response } => self.on_response(tx, response),
+            TxEvent::Timeout { tx } => self.on_timeout(tx),
+            TxEvent::Cancelled { invite_tx } => {
+                let found = self.calls.values().find(|c| c.invite_tx == invite_tx);
+                if let Some(id) = found.map(|c| c.id.clone()) {
+                    self.end_call(&id, EndReason::Cancelled);
+                }
+            }
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        tx: sip_stack::transaction::ServerTxId,
+        req: Request,
+        source: SocketAddr,
+    ) {
+        let in_dialog = req.to_tag().is_some();
+        match (&req.method, in_dialog) {
+            (Method::Invite, false) => self.on_invite(tx, req, source),
+            (Method::Invite, true) => self.on_reinvite(tx, req),
+            (Method::Bye, _) => self.on_bye(tx, req),
+            (Method::Options, _) => {
+                let mut ok = Response::for_request(&req, 200, "OK");
+                self.add_capabilities(&mut ok);
+                self.respond(tx, ok);
+            }
+            (Method::Info, true) => {
+                let known = req.call_id().is_some_and(|id| self.calls.contains_key(id));
+                let resp = if known {
+                    Response::for_request(&req, 200, "OK")
+                } else {
+                    Response::for_request(&req, 481, "Call/Transaction Does Not Exist")
+                };
+                self.respond(tx, resp);
+            }
+            _ => {
+                let mut resp = Response::for_request(&req, 405, "Method Not Allowed");
+                self.add_capabilities(&mut resp);
+                self.respond(tx, resp);
+            }
+        }
+    }
+
+    fn on_bye(&mut self, tx: sip_stack::transaction::ServerTxId, req: Request) {
+        let call_id = req.call_id().unwrap_or_default().to_owned();
+        let matched = self
+            .calls
+            .get(&call_id)
+            .is_some_and(|c| c.dialog.matches(&req));
+        if !matched {
+            let resp = Response::for_request(&req, 481, "Call/Transaction Does Not Exist");
+            self.respond(tx, resp);
+            return;
+        }
+        self.respond(tx, Response::for_request(&req, 200, "OK"));
+        self.end_call(&call_id, EndReason::RemoteBye);
+    }
+
+    fn on_response(&mut self, tx: ClientTxId, response: Response) {
+        if response.status < 200 {
+            return;
+        }
+        if let Some(call_id) = self.client_txs.remove(&tx) {
+            debug!(call_id = %call_id, status = response.status, "BYE answered");
+        }
+    }
+
+    fn on_timeout(&mut self, tx: TxId) {
+        match tx {
+            TxId::Client(id) => {
+                if let Some(call_id) = self.client_txs.remove(&id) {
+                    warn!(call_id = %call_id, "no answer to our BYE");
+                }
+            }
+            TxId::Server(id) => {
+                let found = self.calls.values().find(|c| c.invite_tx == id);
+                if let Some(call_id) = found.map(|c| c.id.clone()) {
+                    self.hangup(&call_id, EndReason::AckTimeout);
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Hangup { call_id, reply } => {
+                let result = if self.calls.get(&call_id).is_some_and(|c| !c.is_ending()) {
+                    self.hangup(&call_id, EndReason::LocalHangup);
+                    Ok(())
+                } else {
+                    Err(HangupError::NotFound(call_id))
+                };
+                let _ = reply.send(result);
+            }
+            Command::ListCalls { reply } => {
+                let _ = reply.send(self.calls.values().map(Call::info).collect());
+            }
+            Command::Shutdown { reply } => {
+                let grace = Duration::from_secs(self.config.server.shutdown_grace_secs);
+                info!(calls = self.calls.len(), "shutting down: ending every call");
+                self.shutdown = Some((reply, Instant::now() + grace));
+                let ids: Vec<String> = self.calls.keys().cloned().collect();
+                for id in ids {
+                    self.hangup(&id, EndReason::Shutdown);
+                }
+            }
+        }
+    }
+
+    fn on_internal(&mut self, internal: Internal) {
+        match internal {
+            Internal::LegStopped { call_id, report } => {
+                if let Some(call) = self.calls.remove(&call_id) {
+                    call.finish(report, &self.bus);
+                    metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
+                }
+            }
+        }
+    }
+
+    /// Ends our side of the call with a BYE (when answered), then stops its media.
+    fn hangup(&mut self, call_id: &str, reason: EndReason) {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        if call.is_ending() {
+            return;
+        }
+        let bye = call.dialog.new_request(Method::Bye, &self.me.sent_by);
+        let dest = sip_stack::dialog::request_destination(&call.dialog.remote_target)
+            .unwrap_or(call.signalling_source);
+        call.span.in_scope(|| info!(%dest, ?reason, "sending BYE"));
+        let tx = self.endpoint.send_request(Instant::now(), bye, dest);
+        self.client_txs.insert(tx, call_id.to_owned());
+        self.end_call(call_id, reason);
+    }
+
+    /// Stops the call's media; the call leaves the table once its recording is final.
+    fn end_call(&mut self, call_id: &str, reason: EndReason) {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let Some(receipt) = call.begin_ending(reason) else {
+            return;
+        };
+        let internal = self.internal_tx.clone();
+        let call_id = call_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let report = receipt.wait(Duration::from_secs(5));
+            let _ = internal.send(Internal::LegStopped { call_id, report });
+        });
+    }
+
+    fn respond(&mut self, tx: sip_stack::transaction::ServerTxId, response: Response) {
+        if let Err(e) = self.endpoint.respond(Instant::now(), tx, response) {
+            warn!(error = %e, "could not send SIP response");
+        }
+    }
+
+    fn add_capabilities(&self, resp: &mut Response) {
+        resp.headers
+            .set("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+        resp.headers.set("Accept", "application/sdp");
+    }
+
+    fn sample_metrics(&mut self) {
+        for call in self.calls.values_mut() {
+            call.sample_metrics();
+        }
+        metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
+        metrics::gauge!("switchboard_sip_transactions").set(self.endpoint.len() as f64);
+    }
+}

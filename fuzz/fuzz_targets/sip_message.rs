@@ -1,0 +1,45 @@
+//! Feeds arbitrary bytes to the SIP parser. Invariants: no panic; whatever
+//! parses serializes to something that parses again with the same start
+//! line, Call-ID and body; every error can be asked for its stateless reply.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sip_stack::message::{parse, parse_with_limits, ParseLimits, SipMessage};
+
+fuzz_target!(|data: &[u8]| {
+    match parse(data) {
+        Ok(msg) => {
+            let bytes = msg.to_bytes();
+            // Serializing may lengthen the message (compact names expanded,
+            // Content-Length added), so re-parse without the size limit.
+            let roomy = ParseLimits {
+                max_message_size: usize::MAX,
+                ..ParseLimits::default()
+            };
+            let again = match parse_with_limits(&bytes, &roomy) {
+                Ok(m) => m,
+                Err(e) => panic!("re-parse failed: {e}\n{}", String::from_utf8_lossy(&bytes)),
+            };
+            match (&msg, &again) {
+                (SipMessage::Request(a), SipMessage::Request(b)) => {
+                    assert_eq!((&a.method, &a.uri, &a.body), (&b.method, &b.uri, &b.body));
+                }
+                (SipMessage::Response(a), SipMessage::Response(b)) => {
+                    assert_eq!(
+                        (a.status, &a.reason, &a.body),
+                        (b.status, &b.reason, &b.body)
+                    );
+                }
+                _ => panic!("request/response flipped on re-parse"),
+            }
+            assert_eq!(msg.headers().call_id(), again.headers().call_id());
+            let _ = msg.headers().top_via();
+            let _ = msg.headers().contact_uri();
+        }
+        Err(e) => {
+            if let Some(reply) = e.reply_400() {
+                let _ = reply.to_bytes();
+            }
+        }
+    }
+});

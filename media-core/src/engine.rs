@@ -1,0 +1,381 @@
+//! The media engine: starts the workers and the recorder thread, builds legs
+//! on the caller's thread, and hands each to the least loaded worker.
+//!
+//! Everything slow or fallible about a leg (binding its port, loading its
+//! prompt file, creating its recording, building resamplers) happens here in
+//! `create_leg`, on the control side, so a worker only ever receives a leg
+//! that is ready to tick.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::TrySendError;
+
+use crate::frame::{samples_per_frame, FRAME_MS};
+use crate::jitter::{JitterBuffer, JitterConfig};
+use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
+use crate::player::PromptPlayer;
+use crate::plc::Concealer;
+use crate::recorder::{Recorder, FLUSH_INTERVAL};
+use crate::rtp::RtpWriter;
+use crate::tap::{TapDirection, TapSet, TapSink};
+use crate::worker::{run_worker, Command, EngineCounters, Leg, WorkerHandle};
+use crate::MediaError;
+
+/// Commands queued per worker (leg additions, remote changes).
+const WORKER_QUEUE: usize = 1_024;
+/// Recorder messages queued engine-wide: about 4 s of audio for 50 legs at
+/// 8 kHz, 5.3 MB of preallocated slots.
+const RECORDER_QUEUE: usize = 4_096;
+
+/// Largest accepted jitter target: beyond a second a call is unusable.
+pub const MAX_JITTER_DELAY_MS: u32 = 1_000;
+
+/// Engine configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Address RTP sockets bind to.
+    pub rtp_ip: IpAddr,
+    /// RTP port range (even ports used; port + 1 is left for RTCP).
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    /// Jitter buffer target delay.
+    pub jitter_delay_ms: u32,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            workers: 0,
+            rtp_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            rtp_port_min: 20_000,
+            rtp_port_max: 30_000,
+            jitter_delay_ms: 40,
+        }
+    }
+}
+
+/// The running media plane of one process. `Send + Sync`: share it in an
+/// `Arc`. Dropping it shuts it down like [`MediaEngine::shutdown`].
+pub struct MediaEngine {
+    config: MediaConfig,
+    workers: Vec<WorkerHandle>,
+    recorder: Option<Recorder>,
+    counters: Arc<EngineCounters>,
+    next_port: AtomicU32,
+    next_leg_id: AtomicU64,
+}
+
+impl std::fmt::Debug for MediaEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaEngine")
+            .field("config", &self.config)
+            .field("workers", &self.workers.len())
+            .field("active_legs", &self.active_legs())
+            .finish()
+    }
+}
+
+impl MediaEngine {
+    /// Spawns the worker threads (`media-0`, `media-1`, …) and the recorder
+    /// writer thread (`media-recorder`).
+    pub fn start(config: MediaConfig) -> Result<MediaEngine, MediaError> {
+        if config.jitter_delay_ms > MAX_JITTER_DELAY_MS {
+            return Err(MediaError::InvalidConfig(format!(
+                "jitter_delay_ms {} above {MAX_JITTER_DELAY_MS}",
+                config.jitter_delay_ms
+            )));
+        }
+        if even_ports(&config).is_none() {
+            return Err(MediaError::InvalidConfig(format!(
+                "RTP port range {}-{} has no even port",
+                config.rtp_port_min, config.rtp_port_max
+            )));
+        }
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let counters = Arc::new(EngineCounters::default());
+        let mut engine = MediaEngine {
+            config,
+            workers: Vec::with_capacity(workers),
+            recorder: Some(Recorder::start(RECORDER_QUEUE, FLUSH_INTERVAL)?),
+            counters,
+            next_port: AtomicU32::new(0),
+            next_leg_id: AtomicU64::new(1),
+        };
+        for index in 0..workers {
+            let (tx, rx) = crossbeam_channel::bounded(WORKER_QUEUE);
+            let load = Arc::new(AtomicUsize::new(0));
+            let name = format!("media-{index}");
+            let (l, c) = (Arc::clone(&load), Arc::clone(&engine.counters));
+            let thread = std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || run_worker(index, rx, l, c))
+                .map_err(|source| MediaError::Thread { name, source })?;
+            engine.workers.push(WorkerHandle {
+                commands: tx,
+                load,
+                thread: Some(thread),
+            });
+        }
+        tracing::info!(workers, ip = %engine.config.rtp_ip, "media engine started");
+        Ok(engine)
+    }
+
+    /// Builds a leg (binds its RTP port, loads its prompt, opens its
+    /// recording) and hands it to the least loaded worker. Returns at once;
+    /// the leg starts sending at the worker's next tick.
+    pub fn create_leg(&self, spec: LegSpec) -> Result<LegHandle, MediaError> {
+        let recorder = self.recorder.as_ref().ok_or(MediaError::ShutDown)?;
+        validate(&spec)?;
+        let rate = spec.codec.sample_rate();
+        let frame_samples = samples_per_frame(rate);
+        let player = PromptPlayer::new(&spec.prompt, rate)?;
+        let (mut inbound, mut outbound) = (Vec::new(), Vec::new());
+        for (direction, sink) in spec.taps {
+            match direction {
+                TapDirection::Inbound => inbound.push(sink),
+                TapDirection::Outbound => outbound.push(sink),
+            }
+        }
+        let taps = |sinks: Vec<Box<dyn TapSink>>| -> Result<Option<TapSet>, MediaError> {
+            if sinks.is_empty() {
+                Ok(None)
+            } else {
+                TapSet::new(rate, sinks).map(Some)
+            }
+        };
+        let (inbound_taps, outbound_taps) = (taps(inbound)?, taps(outbound)?);
+        let socket = self.bind_rtp()?;
+        let local_addr = socket.local_addr().map_err(|source| MediaError::Socket {
+            ip: self.config.rtp_ip,
+            port: 0,
+            source,
+        })?;
+        let id = self.next_leg_id.fetch_add(1, Relaxed);
+        let span = tracing::info_span!("leg", call_id = %spec.label, local = %local_addr);
+        let recording = spec
+            .record_to
+            .as_deref()
+            .map(|path| recorder.open(id, path, rate))
+            .transpose()?;
+        let jitter = JitterBuffer::new(JitterConfig {
+            target_delay_ms: self.config.jitter_delay_ms,
+            ptime_ms: FRAME_MS,
+            clock_rate: spec.codec.clock_rate(),
+            max_payload: spec.codec.encoded_len(frame_samples),
+            ..JitterConfig::default()
+        });
+        let shared = Arc::new(LegShared {
+            id,
+            label: spec.label,
+            local_addr,
+            stats: AtomicStats::default(),
+            stop: Default::default(),
+            report: Default::default(),
+        });
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let leg = Leg {
+            shared: Arc::clone(&shared),
+            span,
+            socket,
+            codec: spec.codec,
+            payload_type: spec.payload_type,
+            telephone_event_pt: spec.telephone_event_pt,
+            frame_samples,
+            remote: spec.remote,
+            latched: false,
+            jitter,
+            writer: RtpWriter::new(spec.payload_type, spec.codec.timestamp_step(FRAME_MS)),
+            player,
+            plc: Concealer::new(frame_samples),
+            inbound_taps,
+            outbound_taps,
+            recording,
+            stats: LegStats::default(),
+            started: Instant::now(),
+            done: Some(done_tx),
+        };
+        let commands = self.dispatch(leg)?;
+        self.counters.active_legs.fetch_add(1, Relaxed);
+        Ok(LegHandle {
+            shared,
+            commands,
+            done: done_rx,
+        })
+    }
+
+    /// Legs created and not yet stopped.
+    pub fn active_legs(&self) -> usize {
+        self.counters.active_legs.load(Relaxed)
+    }
+
+    /// Ticks on which a worker started late (it was still busy with the
+    /// previous one): the first sign that a node carries too many legs.
+    pub fn worker_overruns(&self) -> u64 {
+        self.counters.overruns.load(Relaxed)
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Stops workers after stopping (and finalizing) all legs; joins threads.
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+    }
+
+    fn stop_threads(&mut self) {
+        for w in &self.workers {
+            let _ = w.commands.send(Command::Shutdown);
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+        self.workers.clear();
+        // Workers are gone, so are their recorder senders: the writer
+        // finalizes what is left and exits.
+        if let Some(r) = self.recorder.take() {
+            r.shutdown();
+            tracing::info!("media engine stopped");
+        }
+    }
+
+    /// Offers the leg to workers, least loaded first, without blocking.
+    fn dispatch(&self, leg: Leg) -> Result<crossbeam_channel::Sender<Command>, MediaError> {
+        let mut order: Vec<usize> = (0..self.workers.len()).collect();
+        order.sort_by_key(|&i| self.workers[i].load.load(Relaxed));
+        let mut cmd = Command::Add(Box::new(leg));
+        for i in order {
+            let w = &self.workers[i];
+            w.load.fetch_add(1, Relaxed);
+            match w.commands.try_send(cmd) {
+                Ok(()) => return Ok(w.commands.clone()),
+                Err(TrySendError::Full(back)) | Err(TrySendError::Disconnected(back)) => {
+                    w.load.fetch_sub(1, Relaxed);
+                    cmd = back;
+                }
+            }
+        }
+        if let Command::Add(leg) = cmd {
+            abandon(*leg);
+        }
+        Err(MediaError::Overloaded)
+    }
+
+    /// Binds the next free even port of the range, round robin from where
+    /// the last search ended so a just-freed port is not reused at once.
+    fn bind_rtp(&self) -> Result<UdpSocket, MediaError> {
+        let ip = self.config.rtp_ip;
+        let (first, count) = even_ports(&self.config).ok_or(MediaError::NoFreePort {
+            ip,
+            min: self.config.rtp_port_min,
+            max: self.config.rtp_port_max,
+        })?;
+        for _ in 0..count {
+            let offset = self.next_port.fetch_add(1, Relaxed) % count;
+            let port = (first as u32 + 2 * offset) as u16;
+            match UdpSocket::bind(SocketAddr::new(ip, port)) {
+                Ok(socket) => {
+                    socket
+                        .set_nonblocking(true)
+                        .map_err(|source| MediaError::Socket { ip, port, source })?;
+                    return Ok(socket);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(source) => return Err(MediaError::Socket { ip, port, source }),
+            }
+        }
+        Err(MediaError::NoFreePort {
+            ip,
+            min: self.config.rtp_port_min,
+            max: self.config.rtp_port_max,
+        })
+    }
+}
+
+impl Drop for MediaEngine {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+/// First even port and number of even ports in the configured range.
+fn even_ports(c: &MediaConfig) -> Option<(u16, u32)> {
+    let first = c.rtp_port_min.checked_add(c.rtp_port_min % 2)?;
+    if first > c.rtp_port_max {
+        return None;
+    }
+    Some((first, (c.rtp_port_max - first) as u32 / 2 + 1))
+}
+
+fn validate(spec: &LegSpec) -> Result<(), MediaError> {
+    if spec.ptime_ms != FRAME_MS {
+        return Err(MediaError::Unsupported(format!(
+            "ptime {} ms (only {FRAME_MS} ms)",
+            spec.ptime_ms
+        )));
+    }
+    if spec.payload_type > 127 || spec.telephone_event_pt.is_some_and(|pt| pt > 127) {
+        return Err(MediaError::Unsupported(format!(
+            "payload type {} / telephone-event {:?} beyond 7 bits",
+            spec.payload_type, spec.telephone_event_pt
+        )));
+    }
+    if spec.telephone_event_pt == Some(spec.payload_type) {
+        return Err(MediaError::Unsupported(format!(
+            "telephone-event and audio share payload type {}",
+            spec.payload_type
+        )));
+    }
+    Ok(())
+}
+
+/// A leg no worker would take: close its recording so the file is
+/// finalized rather than left open until shutdown.
+fn abandon(mut leg: Leg) {
+    if let Some(rec) = leg.recording.take() {
+        let _ = rec.close(Box::new(|_| {}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_and_engine_are_send_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<MediaEngine>();
+        send_sync::<LegHandle>();
+        send_sync::<crate::StopReceipt>();
+    }
+
+    #[test]
+    fn port_range_and_config_validation() {
+        let c = |min, max| MediaConfig {
+            rtp_port_min: min,
+            rtp_port_max: max,
+            ..MediaConfig::default()
+        };
+        assert_eq!(even_ports(&c(20_000, 30_000)), Some((20_000, 5_001)));
+        assert_eq!(even_ports(&c(20_001, 20_003)), Some((20_002, 1)));
+        assert_eq!(even_ports(&c(20_001, 20_001)), None);
+        assert_eq!(even_ports(&c(65_535, 65_535)), None);
+        assert!(MediaEngine::start(c(30_000, 20_000)).is_err());
+        let bad = MediaConfig {
+            jitter_delay_ms: 5_000,
+            ..MediaConfig::default()
+        };
+        assert!(MediaEngine::start(bad).is_err());
+    }
+}

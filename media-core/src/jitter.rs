@@ -1,0 +1,418 @@
+//! A sans-IO jitter buffer: packets and the current time go in, one frame per
+//! 20 ms tick comes out.
+//!
+//! It never reads a clock: every call takes `now`, so tests drive time by
+//! hand and a minute of call runs in microseconds. All storage (slot metadata
+//! and payload bytes) is allocated in [`JitterBuffer::new`]; `push` copies
+//! into a slot and `pop` lends the slot back, so the packet path does not
+//! allocate.
+//!
+//! Policy, in RFC 3550 terms:
+//! - Playout starts `target_delay` after the first packet of a talkspurt
+//!   arrived (a fixed delay for now; `set_target_delay` is the hook for an
+//!   adaptive controller later).
+//! - One packet is one frame: each `pop` plays `next_seq` or reports it
+//!   [`Playout::Lost`] when a later packet proves it is missing.
+//! - When nothing at all is buffered the buffer has underrun: it reports
+//!   [`Playout::Empty`] and re-buffers, rather than inventing loss.
+//! - A sequence (or timestamp) jump larger than `max_jump` is believed only
+//!   when the next packet follows it in sequence (the probation of RFC 3550
+//!   appendix A.1); then the buffer restarts on the new numbering.
+//! - Packets behind the playout point are late: dropped and counted.
+
+use std::time::{Duration, Instant};
+
+use crate::rtp::RtpPacket;
+
+/// Configuration, fixed at construction (sizes the storage).
+#[derive(Clone, Debug)]
+pub struct JitterConfig {
+    /// Delay from the first packet of a talkspurt to its playout.
+    pub target_delay_ms: u32,
+    /// Buffered audio beyond which the oldest frames are dropped so latency
+    /// cannot grow without bound (e.g. after a network stall delivers a burst).
+    /// Raised to at least `target_delay_ms` + 4 packets.
+    pub max_delay_ms: u32,
+    /// Duration of one packet, i.e. of one popped frame.
+    pub ptime_ms: u32,
+    /// RTP clock rate, to judge timestamp jumps.
+    pub clock_rate: u32,
+    /// Largest payload accepted; bigger ones are counted and dropped.
+    pub max_payload: usize,
+    /// Sequence distance treated as a new stream rather than loss/lateness.
+    pub max_jump: u16,
+    /// Timestamp discontinuity (beyond what the sequence explains) treated
+    /// as a new stream.
+    pub max_timestamp_jump_ms: u32,
+}
+
+impl Default for JitterConfig {
+    fn default() -> Self {
+        JitterConfig {
+            target_delay_ms: 40,
+            max_delay_ms: 200,
+            ptime_ms: 20,
+            clock_rate: 8_000,
+            max_payload: 160,
+            max_jump: 3_000, // MAX_DROPOUT in RFC 3550 A.1
+            max_timestamp_jump_ms: 5_000,
+        }
+    }
+}
+
+/// What one tick gets from the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Playout<'a> {
+    /// The payload of the next packet in sequence.
+    Frame(&'a [u8]),
+    /// The next packet is missing (later ones arrived): conceal.
+    Lost,
+    /// Not started, re-buffering, or underrun: nothing to play.
+    Empty,
+}
+
+/// What happened to a pushed packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    Accepted,
+    /// Accepted as the first packet of a new numbering after a jump or reset.
+    Restarted,
+    Duplicate,
+    /// Behind the playout point: dropped.
+    Late,
+    /// Payload larger than `max_payload`: dropped.
+    TooLarge,
+    /// A jump not (yet) confirmed by a following packet: dropped.
+    Jump,
+}
+
+/// Counters, kept by the buffer and read by the leg for its stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JitterStats {
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub late: u64,
+    /// Frames popped as [`Playout::Lost`] (or skipped over while missing).
+    pub lost: u64,
+    /// Frames that arrived but were discarded to cap the delay.
+    pub dropped: u64,
+    pub too_large: u64,
+    /// Packets dropped while a jump was on probation.
+    pub jumps: u64,
+    /// Restarts: confirmed jumps, SSRC changes and explicit resets.
+    pub resets: u64,
+    pub underruns: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    filled: bool,
+    seq: u16,
+    timestamp: u32,
+    len: u16,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    /// Nothing buffered; waiting for a packet to start a talkspurt.
+    Idle,
+    /// Packets arriving; playout starts once `since + target_delay` passed.
+    Buffering {
+        since: Instant,
+    },
+    Playing,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct JitterBuffer {
+    cfg: JitterConfig,
+    target_delay: Duration,
+    max_frames: u16,
+    timestamp_step: u32,
+    max_ts_jump: u32,
+    slots: Box<[Slot]>,
+    data: Box<[u8]>,
+    state: State,
+    next_seq: u16,
+    newest_seq: u16,
+    buffered: usize,
+    /// Last sequence number handed out by `pop` (played or lost).
+    played: Option<u16>,
+    /// Last accepted packet, the reference for timestamp-jump checks.
+    reference: Option<(u16, u32)>,
+    probation: Option<u16>,
+    ssrc: Option<u32>,
+    playout_ts: u32,
+    stats: JitterStats,
+}
+
+impl JitterBuffer {
+    /// Allocates all storage: `slots × max_payload` bytes plus slot metadata,
+    /// with enough slots (a power of two) to hold `max_delay_ms` of audio.
+    pub fn new(mut cfg: JitterConfig) -> JitterBuffer {
+        cfg.max_payload = cfg.max_payload.min(u16::MAX as usize);
+        let ptime = cfg.ptime_ms.max(1);
+        // The cap must leave the target plus some jitter headroom, or the
+        // catch-up rule would fight the target delay.
+        let max_delay = cfg
+            .max_delay_ms
+            .max(cfg.target_delay_ms.saturating_add(4 * ptime));
+        let max_frames = (max_delay / ptime).clamp(1, 1024);
+        let capacity = (max_frames as usize + 2).next_power_of_two();
+        let timestamp_step = (cfg.clock_rate as u64 * ptime as u64 / 1000) as u32;
+        let max_ts_jump = (cfg.clock_rate as u64 * cfg.max_timestamp_jump_ms as u64 / 1000)
+            .min(i32::MAX as u64) as u32;
+        JitterBuffer {
+            target_delay: Duration::from_millis(cfg.target_delay_ms as u64),
+            max_frames: max_frames as u16,
+            timestamp_step,
+            max_ts_jump,
+            slots: vec![Slot::default(); capacity].into_boxed_slice(),
+            data: vec![0u8; capacity * cfg.max_payload].into_boxed_slice(),
+            state: State::Idle,
+            next_seq: 0,
+            newest_seq: 0,
+            buffered: 0,
+            played: None,
+            reference: None,
+            probation: None,
+            ssrc: None,
+            playout_ts: 0,
+            stats: JitterStats::default(),
+            cfg,
+        }
+    }
+
+    pub fn stats(&self) -> JitterStats {
+        self.stats
+    }
+
+    /// Packets currently held.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// RTP timestamp of the frame the last `pop` returned (extrapolated for
+    /// lost and empty frames so media time keeps moving).
+    pub fn playout_timestamp(&self) -> u32 {
+        self.playout_ts
+    }
+
+    /// Changes the target delay; takes effect at the next talkspurt. The hook
+    /// for an adaptive delay controller.
+    pub fn set_target_delay(&mut self, delay: Duration) {
+        self.target_delay = delay;
+    }
+
+    /// Forgets everything buffered and the stream's numbering (SSRC change,
+    /// re-INVITE to a new source). Counters are kept.
+    pub fn reset(&mut self) {
+        self.clear_slots();
+        self.state = State::Idle;
+        self.played = None;
+        self.reference = None;
+        self.probation = None;
+        self.ssrc = None;
+        self.stats.resets += 1;
+    }
+
+    /// Pushes a parsed packet, resetting first if its SSRC differs from the
+    /// stream's (a new source or a restarted sender).
+    pub fn push_rtp(&mut self, now: Instant, packet: &RtpPacket<'_>) -> PushOutcome {
+        if self.ssrc.is_some_and(|s| s != packet.ssrc) {
+            self.reset();
+        }
+        self.ssrc = Some(packet.ssrc);
+        self.push(now, packet.seq, packet.timestamp, packet.payload)
+    }
+
+    /// Copies one packet's payload into its slot.
+    pub fn push(&mut self, now: Instant, seq: u16, ts: u32, payload: &[u8]) -> PushOutcome {
+        if payload.len() > self.cfg.max_payload {
+            self.stats.too_large += 1;
+            return PushOutcome::TooLarge;
+        }
+        let mut outcome = PushOutcome::Accepted;
+        if let Some(base) = self.reference_seq() {
+            let d = seq.wrapping_sub(base) as i16 as i32;
+            if d.unsigned_abs() > self.cfg.max_jump as u32 || self.is_timestamp_jump(seq, ts) {
+                if self.probation != Some(seq.wrapping_sub(1)) {
+                    self.probation = Some(seq);
+                    self.stats.jumps += 1;
+                    return PushOutcome::Jump;
+                }
+                let ssrc = self.ssrc;
+                self.reset();
+                self.ssrc = ssrc;
+                outcome = PushOutcome::Restarted;
+            } else if d < 0 && !self.reorder_before_start(seq) {
+                self.stats.late += 1;
+                return PushOutcome::Late;
+            }
+        }
+        self.probation = None;
+        match self.state {
+            State::Idle => {
+                self.state = State::Buffering { since: now };
+                self.next_seq = seq;
+                self.newest_seq = seq;
+            }
+            State::Buffering { .. } if seq.wrapping_sub(self.next_seq) as i16 as i32 <= 0 => {
+                self.next_seq = seq;
+            }
+            _ => {}
+        }
+        let ahead = seq.wrapping_sub(self.next_seq) as usize;
+        if ahead >= self.slots.len() {
+            self.skip_head(ahead + 1 - self.slots.len());
+        }
+        self.store(seq, ts, payload).unwrap_or(outcome)
+    }
+
+    /// The frame for this tick. Call exactly once per `ptime`.
+    pub fn pop(&mut self, now: Instant) -> Playout<'_> {
+        match self.state {
+            State::Idle => return self.empty(),
+            State::Buffering { since } => {
+                if now.saturating_duration_since(since) < self.target_delay {
+                    return self.empty();
+                }
+                self.state = State::Playing;
+            }
+            State::Playing => {}
+        }
+        if self.buffered == 0 {
+            self.stats.underruns += 1;
+            self.state = State::Idle;
+            return self.empty();
+        }
+        let span = self.newest_seq.wrapping_sub(self.next_seq) as usize + 1;
+        if span > self.max_frames as usize {
+            self.skip_head(span - self.max_frames as usize);
+        }
+        let seq = self.next_seq;
+        self.next_seq = seq.wrapping_add(1);
+        self.played = Some(seq);
+        let idx = self.index(seq);
+        let slot = self.slots[idx];
+        if slot.filled && slot.seq == seq {
+            self.slots[idx].filled = false;
+            self.buffered -= 1;
+            self.playout_ts = slot.timestamp;
+            let start = idx * self.cfg.max_payload;
+            Playout::Frame(&self.data[start..start + slot.len as usize])
+        } else {
+            self.stats.lost += 1;
+            self.playout_ts = self.playout_ts.wrapping_add(self.timestamp_step);
+            Playout::Lost
+        }
+    }
+
+    fn empty(&mut self) -> Playout<'static> {
+        if self.played.is_some() {
+            self.playout_ts = self.playout_ts.wrapping_add(self.timestamp_step);
+        }
+        Playout::Empty
+    }
+
+    /// The sequence number a new packet is measured against: the next to play
+    /// while a talkspurt is buffered, else the one after the last played.
+    fn reference_seq(&self) -> Option<u16> {
+        match self.state {
+            State::Idle => self.played.map(|p| p.wrapping_add(1)),
+            _ => Some(self.next_seq),
+        }
+    }
+
+    /// Before playout starts a packet may arrive ahead of an earlier one; it
+    /// becomes the new head if it still fits and was not already played.
+    fn reorder_before_start(&self, seq: u16) -> bool {
+        let buffering = matches!(self.state, State::Buffering { .. });
+        let fits = (self.newest_seq.wrapping_sub(seq) as usize) < self.slots.len();
+        let after_played = self.played.is_none_or(|p| seq.wrapping_sub(p) as i16 > 0);
+        buffering && fits && after_played
+    }
+
+    fn is_timestamp_jump(&self, seq: u16, ts: u32) -> bool {
+        if matches!(self.state, State::Idle) {
+            // After an underrun a timestamp gap is normal (silence suppression).
+            return false;
+        }
+        let Some((ref_seq, ref_ts)) = self.reference else {
+            return false;
+        };
+        let frames = seq.wrapping_sub(ref_seq) as i16 as i32;
+        let expected = ref_ts.wrapping_add((frames as u32).wrapping_mul(self.timestamp_step));
+        (ts.wrapping_sub(expected) as i32).unsigned_abs() > self.max_ts_jump
+    }
+
+    fn store(&mut self, seq: u16, ts: u32, payload: &[u8]) -> Option<PushOutcome> {
+        let idx = self.index(seq);
+        let slot = &mut self.slots[idx];
+        if slot.filled && slot.seq == seq {
+            self.stats.duplicate += 1;
+            return Some(PushOutcome::Duplicate);
+        }
+        if !slot.filled {
+            self.buffered += 1;
+        }
+        *slot = Slot {
+            filled: true,
+            seq,
+            timestamp: ts,
+            len: payload.len() as u16,
+        };
+        let start = idx * self.cfg.max_payload;
+        self.data[start..start + payload.len()].copy_from_slice(payload);
+        if seq.wrapping_sub(self.newest_seq) as i16 > 0 || self.buffered == 1 {
+            self.newest_seq = seq;
+        }
+        self.reference = Some((seq, ts));
+        self.stats.accepted += 1;
+        None
+    }
+
+    /// Drops `n` frames from the head (to make room or to cap the delay).
+    fn skip_head(&mut self, n: usize) {
+        let playing = matches!(self.state, State::Playing);
+        for _ in 0..n.min(self.slots.len()) {
+            let idx = self.index(self.next_seq);
+            let slot = &mut self.slots[idx];
+            if slot.filled && slot.seq == self.next_seq {
+                slot.filled = false;
+                self.buffered -= 1;
+                self.stats.dropped += 1;
+            } else if playing {
+                self.stats.lost += 1;
+            }
+            self.next_seq = self.next_seq.wrapping_add(1);
+        }
+        // Beyond the window nothing is stored: jump straight there.
+        if n > self.slots.len() {
+            let rest = n - self.slots.len();
+            self.next_seq = self.next_seq.wrapping_add(rest as u16);
+            if playing {
+                self.stats.lost += rest as u64;
+            }
+        }
+        if playing {
+            self.played = Some(self.next_seq.wrapping_sub(1));
+        }
+    }
+
+    fn clear_slots(&mut self) {
+        for s in self.slots.iter_mut() {
+            s.filled = false;
+        }
+        self.buffered = 0;
+    }
+
+    fn index(&self, seq: u16) -> usize {
+        seq as usize & (self.slots.len() - 1)
+    }
+}
+
+#[cfg(test)]
+#[path = "jitter_tests.rs"]
+mod tests;

@@ -1,0 +1,246 @@
+//! The public face of a media leg: what the control plane asks for
+//! ([`LegSpec`]), what it keeps ([`LegHandle`]) and what it gets back
+//! ([`LegStats`], [`LegReport`]).
+//!
+//! The leg itself lives on a media worker (see `worker`); the handle shares
+//! only atomics with it (stats, the stop flag) and a command queue for the
+//! rare changes (new remote address), so reading stats never takes a lock
+//! and never disturbs the media path.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::codec::Codec;
+use crate::player::Prompt;
+use crate::tap::{TapDirection, TapSink};
+use crate::worker::Command;
+
+/// Everything needed to create a leg; usually filled from SDP.
+pub struct LegSpec {
+    /// The call id, carried as `call_id` on every log line about the leg.
+    pub label: String,
+    pub codec: Codec,
+    pub payload_type: u8,
+    /// Packetization time; only 20 ms (one frame per packet) is supported.
+    pub ptime_ms: u32,
+    /// Where to send, from SDP. Symmetric RTP: the leg latches to the source
+    /// of the first valid inbound packet (logged when it differs).
+    pub remote: Option<SocketAddr>,
+    /// RFC 4733 events: counted and ignored for audio for now.
+    pub telephone_event_pt: Option<u8>,
+    pub prompt: Prompt,
+    /// Stereo WAV (left = inbound, right = outbound); parent dir created.
+    pub record_to: Option<PathBuf>,
+    /// Subscribers; each gets 16 kHz frames of its direction.
+    pub taps: Vec<(TapDirection, Box<dyn TapSink>)>,
+}
+
+impl LegSpec {
+    /// A leg of `codec` at its static payload type and 20 ms, playing
+    /// silence, with no remote, recording or taps yet.
+    pub fn new(label: impl Into<String>, codec: Codec) -> LegSpec {
+        LegSpec {
+            label: label.into(),
+            codec,
+            payload_type: codec.payload_type_default(),
+            ptime_ms: crate::frame::FRAME_MS,
+            remote: None,
+            telephone_event_pt: None,
+            prompt: Prompt::Silence,
+            record_to: None,
+            taps: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for LegSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LegSpec")
+            .field("label", &self.label)
+            .field("codec", &self.codec)
+            .field("payload_type", &self.payload_type)
+            .field("ptime_ms", &self.ptime_ms)
+            .field("remote", &self.remote)
+            .field("telephone_event_pt", &self.telephone_event_pt)
+            .field("prompt", &self.prompt)
+            .field("record_to", &self.record_to)
+            .field("taps", &self.taps.iter().map(|t| t.0).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Counters of one leg. `packets_received`/`bytes_received` count every
+/// datagram; the ones that were not usable audio are also in
+/// `packets_invalid` (or `dtmf_packets`, `packets_duplicate`,
+/// `packets_discarded`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LegStats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    /// Frames the jitter buffer had to conceal.
+    pub packets_lost: u64,
+    /// Packets that arrived after their playout time.
+    pub packets_late: u64,
+    /// Not RTP, wrong payload type, or from a foreign source after latching.
+    pub packets_invalid: u64,
+    pub dtmf_packets: u64,
+    pub tap_frames_dropped: u64,
+    pub record_frames_dropped: u64,
+    // Additions beyond the agreed API:
+    pub packets_duplicate: u64,
+    /// Dropped by the jitter buffer: oversize, unconfirmed jumps, or to cap
+    /// the delay after a burst.
+    pub packets_discarded: u64,
+    pub send_errors: u64,
+}
+
+/// The final account of a stopped leg.
+#[derive(Clone, Debug)]
+pub struct LegReport {
+    pub stats: LegStats,
+    /// The finalized recording, if one was requested and written.
+    pub recording: Option<PathBuf>,
+    /// 20 ms frames in the recording (gaps from dropped frames included).
+    pub recorded_frames: u64,
+    pub duration: Duration,
+}
+
+macro_rules! atomic_stats {
+    ($($field:ident),* $(,)?) => {
+        /// [`LegStats`] as relaxed atomics, published by the worker once per tick.
+        #[derive(Debug, Default)]
+        pub(crate) struct AtomicStats { $($field: AtomicU64,)* }
+        impl AtomicStats {
+            pub(crate) fn publish(&self, s: &LegStats) { $(self.$field.store(s.$field, Relaxed);)* }
+            pub(crate) fn snapshot(&self) -> LegStats {
+                LegStats { $($field: self.$field.load(Relaxed),)* }
+            }
+        }
+    };
+}
+
+atomic_stats!(
+    packets_received,
+    packets_sent,
+    bytes_received,
+    bytes_sent,
+    packets_lost,
+    packets_late,
+    packets_invalid,
+    dtmf_packets,
+    tap_frames_dropped,
+    record_frames_dropped,
+    packets_duplicate,
+    packets_discarded,
+    send_errors,
+);
+
+/// State shared between a leg's handles and its worker.
+#[derive(Debug)]
+pub(crate) struct LegShared {
+    pub(crate) id: u64,
+    pub(crate) label: String,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) stats: AtomicStats,
+    pub(crate) stop: AtomicBool,
+    /// Set once, when the leg is gone and its recording finalized.
+    pub(crate) report: OnceLock<LegReport>,
+}
+
+/// The control plane's reference to a leg. Cheap to clone; `Send + Sync`.
+///
+/// Dropping handles does not stop the leg: call [`LegHandle::stop`].
+#[derive(Clone)]
+pub struct LegHandle {
+    pub(crate) shared: Arc<LegShared>,
+    pub(crate) commands: Sender<Command>,
+    /// Disconnects when the report is set (its sender is dropped then).
+    pub(crate) done: Receiver<()>,
+}
+
+impl fmt::Debug for LegHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LegHandle")
+            .field("label", &self.shared.label)
+            .field("local_addr", &self.shared.local_addr)
+            .finish()
+    }
+}
+
+impl LegHandle {
+    /// The RTP address to put in our SDP.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The label (call id) the leg was created with.
+    pub fn label(&self) -> &str {
+        &self.shared.label
+    }
+
+    /// A snapshot of the counters, at most one tick old.
+    pub fn stats(&self) -> LegStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Sends to `remote` from the next tick on (e.g. after a re-INVITE) and
+    /// re-arms latching: the source of the next valid packet becomes the
+    /// remote, as for a new leg. Waits at most 100 ms for queue space; a worker
+    /// that busy has bigger problems, which are logged.
+    pub fn set_remote(&self, remote: SocketAddr) {
+        let cmd = Command::SetRemote {
+            id: self.shared.id,
+            remote,
+        };
+        if self
+            .commands
+            .send_timeout(cmd, Duration::from_millis(100))
+            .is_err()
+        {
+            tracing::warn!(call_id = %self.shared.label, %remote, "media worker did not take set_remote");
+        }
+    }
+
+    /// Asks the worker to stop the leg at its next tick. Every receipt, from
+    /// the first call or a later one, resolves to the same report once the
+    /// recording (if any) is finalized.
+    pub fn stop(&self) -> StopReceipt {
+        self.shared.stop.store(true, Relaxed);
+        StopReceipt {
+            shared: Arc::clone(&self.shared),
+            done: self.done.clone(),
+        }
+    }
+}
+
+/// Resolves when a stopped leg is fully gone.
+#[derive(Debug)]
+pub struct StopReceipt {
+    shared: Arc<LegShared>,
+    done: Receiver<()>,
+}
+
+impl StopReceipt {
+    /// Blocks up to `timeout` for the final report; `None` on timeout (or if
+    /// the engine went away without reporting). Call it from a blocking
+    /// context (`tokio::task::spawn_blocking`).
+    pub fn wait(self, timeout: Duration) -> Option<LegReport> {
+        match self.done.recv_timeout(timeout) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => self.shared.report.get().cloned(),
+            Err(RecvTimeoutError::Timeout) => None,
+        }
+    }
+
+    /// The report if the leg is already gone, without waiting.
+    pub fn try_report(&self) -> Option<LegReport> {
+        self.shared.report.get().cloned()
+    }
+}

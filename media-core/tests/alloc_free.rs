@@ -1,0 +1,101 @@
+//! The media path must not allocate per packet or per frame. A counting
+//! global allocator (per thread, so parallel tests do not interfere) checks
+//! the steady state of every per-tick operation, and measures what a leg's
+//! parts cost at construction (the numbers quoted in the crate docs).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use media_core::codec::Codec;
+use media_core::jitter::{JitterBuffer, JitterConfig, Playout};
+use media_core::player::{Prompt, PromptPlayer};
+use media_core::resample::Resampler;
+use media_core::rtp::{RtpPacket, RtpWriter};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(bytes: usize) {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+    let _ = BYTES.try_with(|c| c.set(c.get() + bytes));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// (allocations, bytes) made by `f` on this thread.
+fn measure<T>(f: impl FnOnce() -> T) -> (usize, usize, T) {
+    let (a0, b0) = (ALLOCS.with(Cell::get), BYTES.with(Cell::get));
+    let out = f();
+    (ALLOCS.with(Cell::get) - a0, BYTES.with(Cell::get) - b0, out)
+}
+
+#[test]
+fn per_tick_operations_do_not_allocate() {
+    let mut jb = JitterBuffer::new(JitterConfig::default());
+    let mut rs = Resampler::new(8_000, 16_000).unwrap();
+    let tone = Prompt::Tone {
+        freq_hz: 425.0,
+        on_ms: 1_000,
+        off_ms: 4_000,
+        amplitude: 8_000,
+    };
+    let mut player = PromptPlayer::new(&tone, 8_000).unwrap();
+    let mut writer = RtpWriter::new(0, 160);
+    let (mut pcm, mut wide, mut payload, mut packet) =
+        ([0i16; 160], [0i16; 320], [0u8; 160], [0u8; 172]);
+    let t0 = Instant::now();
+    let mut tick = |k: u32| {
+        let now = t0 + Duration::from_millis(20 * k as u64);
+        player.next_frame(&mut pcm);
+        Codec::Pcmu.encode(&pcm, &mut payload);
+        let n = writer.write(&payload, &mut packet).unwrap();
+        let parsed = RtpPacket::parse(&packet[..n]).unwrap();
+        jb.push_rtp(now, &parsed);
+        if let Playout::Frame(p) = jb.pop(now) {
+            Codec::Pcmu.decode(p, &mut pcm);
+        }
+        rs.process(&pcm, &mut wide).unwrap();
+    };
+    for k in 0..10 {
+        tick(k); // warm-up (lazy FFT plans, etc.)
+    }
+    let (allocs, bytes, ()) = measure(|| {
+        for k in 10..1_010 {
+            tick(k);
+        }
+    });
+    assert_eq!((allocs, bytes), (0, 0), "1000 ticks allocated");
+}
+
+#[test]
+fn construction_cost_per_leg_part() {
+    let cfg = JitterConfig {
+        max_payload: Codec::Pcmu.encoded_len(160),
+        ..JitterConfig::default()
+    };
+    let (_, jitter_bytes, _jb) = measure(|| JitterBuffer::new(cfg));
+    let (_, resampler_bytes, _rs) = measure(|| Resampler::new(8_000, 16_000).unwrap());
+    println!("jitter buffer: {jitter_bytes} B, 8k->16k resampler: {resampler_bytes} B");
+    assert!(jitter_bytes <= 4 * 1024, "jitter {jitter_bytes}");
+    assert!(resampler_bytes <= 64 * 1024, "resampler {resampler_bytes}");
+}

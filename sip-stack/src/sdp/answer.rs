@@ -1,0 +1,296 @@
+//! Answering an audio offer (RFC 3264 §6) for a plain RTP/AVP leg.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::{Attribute, Connection, MediaDescription, Origin, SdpError, SessionDescription};
+
+/// The codecs `media-core` can terminate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioCodec {
+    Pcmu,
+    Pcma,
+    G722,
+    Opus,
+}
+
+impl AudioCodec {
+    /// The rtpmap encoding name (RFC 3551 §6, RFC 7587).
+    pub fn encoding_name(self) -> &'static str {
+        match self {
+            AudioCodec::Pcmu => "PCMU",
+            AudioCodec::Pcma => "PCMA",
+            AudioCodec::G722 => "G722",
+            AudioCodec::Opus => "opus",
+        }
+    }
+
+    /// The RTP clock rate. G.722 samples at 16 kHz but its RTP clock is
+    /// 8000 by an RFC 1890 mistake kept for compatibility (RFC 3551 §4.5.2).
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            AudioCodec::Opus => 48_000,
+            _ => 8_000,
+        }
+    }
+
+    /// The rtpmap channel field: RFC 7587 always says `/2` for Opus.
+    pub fn channels(self) -> Option<u8> {
+        (self == AudioCodec::Opus).then_some(2)
+    }
+
+    /// The RFC 3551 static payload type, if any.
+    pub fn static_payload_type(self) -> Option<u8> {
+        match self {
+            AudioCodec::Pcmu => Some(0),
+            AudioCodec::Pcma => Some(8),
+            AudioCodec::G722 => Some(9),
+            AudioCodec::Opus => None,
+        }
+    }
+}
+
+/// RFC 3264 §6.1 stream direction, from the point of view of the side that
+/// wrote the SDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    fn from_attrs(attrs: &[Attribute]) -> Option<Direction> {
+        attrs
+            .iter()
+            .find_map(|a| match a.name.to_ascii_lowercase().as_str() {
+                "sendrecv" => Some(Direction::SendRecv),
+                "sendonly" => Some(Direction::SendOnly),
+                "recvonly" => Some(Direction::RecvOnly),
+                "inactive" => Some(Direction::Inactive),
+                _ => None,
+            })
+    }
+
+    /// The answerer's direction for an offered one (RFC 3264 §6.1).
+    pub fn reversed(self) -> Direction {
+        match self {
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            d => d,
+        }
+    }
+}
+
+/// What `media-core` needs to open the RTP leg after answering.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NegotiatedAudio {
+    /// Where to send RTP: media-level c= over session-level, plus the m= port.
+    pub remote_rtp: SocketAddr,
+    pub codec: AudioCodec,
+    pub payload_type: u8,
+    pub clock_rate: u32,
+    /// RFC 4733 DTMF, when offered at the codec's clock rate.
+    pub telephone_event_pt: Option<u8>,
+    pub ptime_ms: u32,
+    /// Our direction, as written in the answer (the offer's reversed).
+    pub direction: Direction,
+}
+
+const DEFAULT_PTIME_MS: u32 = 20;
+
+/// An rtpmap entry: payload type, encoding name, clock rate.
+fn rtpmaps(m: &MediaDescription) -> impl Iterator<Item = (u8, &str, u32)> {
+    m.attributes
+        .iter()
+        .filter(|a| a.name.eq_ignore_ascii_case("rtpmap"))
+        .filter_map(|a| {
+            let (pt, enc) = a.value.as_deref()?.trim().split_once(' ')?;
+            let mut enc = enc.trim().split('/');
+            let name = enc.next()?;
+            let rate = enc.next()?.parse().ok()?;
+            Some((pt.parse().ok()?, name, rate))
+        })
+}
+
+/// Whether format `pt` of `m` is `codec`: by rtpmap when there is one,
+/// else by static payload type.
+fn is_codec(m: &MediaDescription, pt: u8, codec: AudioCodec) -> bool {
+    match rtpmaps(m).find(|(p, _, _)| *p == pt) {
+        Some((_, name, rate)) => {
+            name.eq_ignore_ascii_case(codec.encoding_name()) && rate == codec.clock_rate()
+        }
+        None => codec.static_payload_type() == Some(pt),
+    }
+}
+
+fn ptime(offer: &SessionDescription, m: &MediaDescription) -> u32 {
+    m.attribute("ptime")
+        .or_else(|| offer.attribute("ptime"))
+        .and_then(|v| v.trim().split('.').next()?.parse().ok())
+        .filter(|p| (10..=200).contains(p))
+        .unwrap_or(DEFAULT_PTIME_MS)
+}
+
+/// Negotiates one offered audio stream; `Ok(None)` when no codec matches.
+fn negotiate(
+    offer: &SessionDescription,
+    m: &MediaDescription,
+    supported: &[AudioCodec],
+) -> Result<Option<NegotiatedAudio>, SdpError> {
+    let pts: Vec<u8> = m.formats.iter().filter_map(|f| f.parse().ok()).collect();
+    let Some((codec, payload_type)) = supported.iter().find_map(|&c| {
+        pts.iter()
+            .find(|&&pt| is_codec(m, pt, c))
+            .map(|&pt| (c, pt))
+    }) else {
+        return Ok(None);
+    };
+    let telephone_event_pt = rtpmaps(m)
+        .find(|(pt, name, rate)| {
+            name.eq_ignore_ascii_case("telephone-event")
+                && *rate == codec.clock_rate()
+                && pts.contains(pt)
+        })
+        .map(|(pt, _, _)| pt);
+    let ip = m
+        .connection
+        .as_ref()
+        .or(offer.connection.as_ref())
+        .and_then(Connection::ip)
+        .ok_or(SdpError::NoConnection)?;
+    let offered = Direction::from_attrs(&m.attributes)
+        .or_else(|| Direction::from_attrs(&offer.attributes))
+        .unwrap_or(Direction::SendRecv);
+    Ok(Some(NegotiatedAudio {
+        remote_rtp: SocketAddr::new(ip, m.port),
+        codec,
+        payload_type,
+        clock_rate: codec.clock_rate(),
+        telephone_event_pt,
+        ptime_ms: ptime(offer, m),
+        direction: offered.reversed(),
+    }))
+}
+
+fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription {
+    let mut formats = vec![n.payload_type.to_string()];
+    let mut rtpmap = format!(
+        "{} {}/{}",
+        n.payload_type,
+        n.codec.encoding_name(),
+        n.clock_rate
+    );
+    if let Some(ch) = n.codec.channels() {
+        rtpmap.push_str(&format!("/{ch}"));
+    }
+    let mut attributes = vec![Attribute::new("rtpmap", Some(rtpmap))];
+    if let Some(te) = n.telephone_event_pt {
+        formats.push(te.to_string());
+        attributes.push(Attribute::new(
+            "rtpmap",
+            Some(format!("{te} telephone-event/{}", n.clock_rate)),
+        ));
+        attributes.push(Attribute::new("fmtp", Some(format!("{te} 0-16"))));
+    }
+    attributes.push(Attribute::new("ptime", Some(n.ptime_ms.to_string())));
+    attributes.push(Attribute::new(n.direction.as_str(), None));
+    MediaDescription {
+        media: "audio".into(),
+        port,
+        port_count: None,
+        proto: "RTP/AVP".into(),
+        formats,
+        connection: None,
+        bandwidths: Vec::new(),
+        attributes,
+        other: Vec::new(),
+    }
+}
+
+/// A rejected stream: same media and proto, port 0 (RFC 3264 §6).
+fn rejected(m: &MediaDescription) -> MediaDescription {
+    MediaDescription {
+        media: m.media.clone(),
+        port: 0,
+        port_count: None,
+        proto: m.proto.clone(),
+        formats: vec![m.formats.first().cloned().unwrap_or_else(|| "0".into())],
+        connection: None,
+        bandwidths: Vec::new(),
+        attributes: Vec::new(),
+        other: Vec::new(),
+    }
+}
+
+/// Answers `offer` with one RTP/AVP audio stream.
+///
+/// Our preference (`supported` order) wins over the offerer's, because the
+/// choice drives transcoding cost on our side. The answer keeps the offer's
+/// payload type numbers (RFC 3264 §6.1) and one m= line per offered line,
+/// in order: the first usable audio stream is accepted, every other line
+/// (video, a second audio, SRTP profiles we cannot terminate here) gets
+/// port 0. telephone-event is accepted when offered at the chosen codec's
+/// clock rate (so 8000 for PCMU/PCMA/G.722).
+pub fn answer_audio(
+    offer: &SessionDescription,
+    supported: &[AudioCodec],
+    local_ip: IpAddr,
+    local_rtp_port: u16,
+    session_id: u64,
+) -> Result<(SessionDescription, NegotiatedAudio), SdpError> {
+    let mut media = Vec::with_capacity(offer.media.len());
+    let mut negotiated = None;
+    let mut saw_audio = false;
+    for m in &offer.media {
+        let usable = negotiated.is_none()
+            && m.media.eq_ignore_ascii_case("audio")
+            && m.port != 0
+            && m.proto.eq_ignore_ascii_case("RTP/AVP");
+        saw_audio |= usable;
+        match usable
+            .then(|| negotiate(offer, m, supported))
+            .transpose()?
+            .flatten()
+        {
+            Some(n) => {
+                media.push(answer_section(&n, local_rtp_port));
+                negotiated = Some(n);
+            }
+            None => media.push(rejected(m)),
+        }
+    }
+    let negotiated = match negotiated {
+        Some(n) => n,
+        None if saw_audio => return Err(SdpError::NoCommonCodec),
+        None => return Err(SdpError::NoAudio),
+    };
+    let connection = Connection::new(local_ip);
+    let answer = SessionDescription {
+        origin: Origin {
+            username: "switchboard".into(),
+            session_id: session_id.to_string(),
+            session_version: session_id.to_string(),
+            net_type: "IN".into(),
+            addr_type: connection.addr_type.clone(),
+            address: connection.address.clone(),
+        },
+        session_name: "switchboard".into(),
+        connection: Some(connection),
+        bandwidths: Vec::new(),
+        timing: vec!["0 0".into()],
+        attributes: Vec::new(),
+        other: Vec::new(),
+        media,
+    };
+    Ok((answer, negotiated))
+}

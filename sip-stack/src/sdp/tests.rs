@@ -1,0 +1,214 @@
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::*;
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+const ALL: &[AudioCodec] = &[
+    AudioCodec::Opus,
+    AudioCodec::G722,
+    AudioCodec::Pcmu,
+    AudioCodec::Pcma,
+];
+
+/// What SIPp's uac_pcap scenario sends.
+const SIPP_OFFER: &str = "v=0\r\n\
+o=user1 53655765 2353687637 IN IP4 127.0.1.1\r\n\
+s=-\r\n\
+c=IN IP4 127.0.1.1\r\n\
+t=0 0\r\n\
+m=audio 6000 RTP/AVP 8 101\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-11,16\r\n";
+
+/// A linphone-like offer: many codecs, dynamic PTs, media-level c=, LF ends.
+const LINPHONE_OFFER: &str = "v=0
+o=alice 2314 1207 IN IP4 10.1.1.5
+s=Talk
+c=IN IP4 10.1.1.5
+t=0 0
+a=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics
+m=audio 7078 RTP/AVP 96 97 98 0 8 18 101 99 100
+c=IN IP4 10.1.1.77
+a=rtpmap:96 opus/48000/2
+a=fmtp:96 useinbandfec=1
+a=rtpmap:97 speex/16000
+a=rtpmap:98 speex/8000
+a=rtpmap:101 telephone-event/48000
+a=rtpmap:99 telephone-event/16000
+a=rtpmap:100 telephone-event/8000
+a=rtcp-fb:* trr-int 1000
+m=video 9078 RTP/AVP 103
+a=rtpmap:103 VP8/90000
+";
+
+fn answer(
+    offer: &str,
+    supported: &[AudioCodec],
+) -> Result<(SessionDescription, NegotiatedAudio), SdpError> {
+    let offer = SessionDescription::parse(offer)?;
+    answer_audio(&offer, supported, LOCAL, 20_000, 42)
+}
+
+#[test]
+fn parses_sipp_offer() {
+    let sdp = SessionDescription::parse(SIPP_OFFER).unwrap();
+    assert_eq!(sdp.origin.session_id, "53655765");
+    assert_eq!(sdp.media.len(), 1);
+    let m = &sdp.media[0];
+    assert_eq!(
+        (m.media.as_str(), m.port, m.proto.as_str()),
+        ("audio", 6000, "RTP/AVP")
+    );
+    assert_eq!(m.formats, vec!["8", "101"]);
+    assert_eq!(m.attribute("fmtp"), Some("101 0-11,16"));
+    assert_eq!(SessionDescription::parse(&sdp.to_string()).unwrap(), sdp);
+}
+
+#[test]
+fn answers_sipp_offer_exactly() {
+    let (sdp, n) = answer(SIPP_OFFER, ALL).unwrap();
+    assert_eq!(
+        sdp.to_string(),
+        "v=0\r\n\
+o=switchboard 42 42 IN IP4 192.0.2.10\r\n\
+s=switchboard\r\n\
+c=IN IP4 192.0.2.10\r\n\
+t=0 0\r\n\
+m=audio 20000 RTP/AVP 8 101\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-16\r\n\
+a=ptime:20\r\n\
+a=sendrecv\r\n"
+    );
+    assert_eq!(
+        n,
+        NegotiatedAudio {
+            remote_rtp: "127.0.1.1:6000".parse().unwrap(),
+            codec: AudioCodec::Pcma,
+            payload_type: 8,
+            clock_rate: 8000,
+            telephone_event_pt: Some(101),
+            ptime_ms: 20,
+            direction: Direction::SendRecv,
+        }
+    );
+}
+
+#[test]
+fn linphone_offer_picks_our_preference_and_rejects_video() {
+    let (sdp, n) = answer(LINPHONE_OFFER, ALL).unwrap();
+    assert_eq!(n.codec, AudioCodec::Opus);
+    assert_eq!(n.payload_type, 96);
+    assert_eq!(n.clock_rate, 48_000);
+    assert_eq!(n.telephone_event_pt, Some(101));
+    assert_eq!(
+        n.remote_rtp,
+        "10.1.1.77:7078".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(sdp.media.len(), 2);
+    assert_eq!(sdp.media[0].attribute("rtpmap"), Some("96 opus/48000/2"));
+    assert_eq!(sdp.media[1].port, 0);
+    assert_eq!(sdp.media[1].media, "video");
+
+    let (_, n) = answer(LINPHONE_OFFER, &[AudioCodec::G722, AudioCodec::Pcmu]).unwrap();
+    assert_eq!((n.codec, n.payload_type), (AudioCodec::Pcmu, 0));
+    assert_eq!(
+        n.telephone_event_pt,
+        Some(100),
+        "te must match the 8 kHz clock"
+    );
+}
+
+#[test]
+fn no_common_codec_and_no_audio() {
+    assert_eq!(
+        answer(SIPP_OFFER, &[AudioCodec::Pcmu]).unwrap_err(),
+        SdpError::NoCommonCodec
+    );
+    let video_only = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n";
+    assert_eq!(answer(video_only, ALL).unwrap_err(), SdpError::NoAudio);
+    let srtp = SIPP_OFFER.replace("RTP/AVP", "RTP/SAVP");
+    assert_eq!(answer(&srtp, ALL).unwrap_err(), SdpError::NoAudio);
+    let no_c = SIPP_OFFER.replace("c=IN IP4 127.0.1.1\r\n", "");
+    assert_eq!(answer(&no_c, ALL).unwrap_err(), SdpError::NoConnection);
+}
+
+#[test]
+fn static_payload_types_without_rtpmap() {
+    let offer = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 5000 RTP/AVP 9 0\r\na=ptime:30\r\n";
+    let (sdp, n) = answer(offer, &[AudioCodec::Pcmu, AudioCodec::G722]).unwrap();
+    assert_eq!(
+        (n.codec, n.payload_type, n.ptime_ms),
+        (AudioCodec::Pcmu, 0, 30)
+    );
+    assert_eq!(n.telephone_event_pt, None);
+    assert_eq!(sdp.media[0].formats, vec!["0"]);
+    assert_eq!(sdp.media[0].attribute("ptime"), Some("30"));
+}
+
+#[test]
+fn sendonly_hold_is_answered_recvonly() {
+    let hold = SIPP_OFFER.replace(
+        "a=fmtp:101 0-11,16\r\n",
+        "a=fmtp:101 0-11,16\r\na=sendonly\r\n",
+    );
+    let (sdp, n) = answer(&hold, ALL).unwrap();
+    assert_eq!(n.direction, Direction::RecvOnly);
+    assert!(sdp.to_string().ends_with("a=recvonly\r\n"));
+    let session_level = SIPP_OFFER.replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n");
+    assert_eq!(
+        answer(&session_level, ALL).unwrap().1.direction,
+        Direction::Inactive
+    );
+    let recvonly = SIPP_OFFER.replace("t=0 0\r\n", "t=0 0\r\na=recvonly\r\n");
+    assert_eq!(
+        answer(&recvonly, ALL).unwrap().1.direction,
+        Direction::SendOnly
+    );
+}
+
+#[test]
+fn ipv6_connection() {
+    let offer = "v=0\r\no=- 1 1 IN IP6 2001:db8::1\r\ns=-\r\nc=IN IP6 2001:db8::1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n";
+    let (sdp, n) = answer(offer, ALL).unwrap();
+    assert_eq!(
+        n.remote_rtp,
+        "[2001:db8::1]:5004".parse::<SocketAddr>().unwrap()
+    );
+    let v6: IpAddr = "2001:db8::2".parse().unwrap();
+    let (sdp6, _) =
+        answer_audio(&SessionDescription::parse(offer).unwrap(), ALL, v6, 4000, 1).unwrap();
+    assert!(sdp6.to_string().contains("c=IN IP6 2001:db8::2\r\n"));
+    assert!(sdp.to_string().contains("c=IN IP4 192.0.2.10\r\n"));
+}
+
+#[test]
+fn hostile_input_is_bounded() {
+    let mut many = String::from("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n");
+    for _ in 0..100 {
+        many.push_str("m=audio 1 RTP/AVP 0\r\n");
+    }
+    assert_eq!(
+        SessionDescription::parse(&many).unwrap_err(),
+        SdpError::TooManyMedia(16)
+    );
+    let mut long = String::from("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n");
+    for _ in 0..1000 {
+        long.push_str("a=x\r\n");
+    }
+    assert_eq!(
+        SessionDescription::parse(&long).unwrap_err(),
+        SdpError::TooManyLines(512)
+    );
+    for bad in [
+        "",
+        "v=1\r\n",
+        "x\r\n",
+        "v=0\r\ns=-\r\n",
+        "v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nm=audio x RTP/AVP 0\r\n",
+    ] {
+        assert!(SessionDescription::parse(bad).is_err(), "{bad:?}");
+    }
+}

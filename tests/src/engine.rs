@@ -1,0 +1,181 @@
+//! The `switchboard` binary under test, on ports picked per test.
+
+use crate::{free_port, Scratch};
+use control_api::proto::call_control_client::CallControlClient;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+pub struct Engine {
+    child: Option<Child>,
+    pub sip: SocketAddr,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub recordings: PathBuf,
+    /// Every line the engine logged so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Where cargo put the `switchboard` binary: next to this test's `deps/` folder.
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SWITCHBOARD_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test exe path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = profile_dir.join("switchboard");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p control-api --bin switchboard)",
+        bin.display()
+    );
+    bin
+}
+
+impl Engine {
+    /// Starts the engine with defaults plus `env` overrides (SWITCHBOARD_*),
+    /// and waits until it answers on HTTP.
+    pub fn start(scratch: &Scratch, env: &[(&str, String)]) -> Engine {
+        let (sip_port, grpc_port, http_port) = (free_port(), free_port(), free_port());
+        let recordings = scratch.path("recordings");
+        let rtp_min = 40_000 + (sip_port % 500) * 40;
+        let mut cmd = Command::new(binary());
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SWITCHBOARD_SERVER__LOG", "info")
+            .env("SWITCHBOARD_SIP__PORT", sip_port.to_string())
+            .env("SWITCHBOARD_GRPC__PORT", grpc_port.to_string())
+            .env("SWITCHBOARD_HTTP__PORT", http_port.to_string())
+            .env("SWITCHBOARD_MEDIA__RTP_PORT_MIN", rtp_min.to_string())
+            .env(
+                "SWITCHBOARD_MEDIA__RTP_PORT_MAX",
+                (rtp_min + 38).to_string(),
+            )
+            .env("SWITCHBOARD_MEDIA__WORKERS", "2")
+            .env("SWITCHBOARD_RECORDING__DIR", &recordings)
+            .env("NO_COLOR", "1")
+            .current_dir(&scratch.0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start switchboard");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    eprintln!("[switchboard] {line}");
+                    log.lock().expect("log lock").push(line);
+                }
+            });
+        }
+        let engine = Engine {
+            child: Some(child),
+            sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
+            grpc: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
+            http: SocketAddr::from(([127, 0, 0, 1], http_port)),
+            recordings,
+            log,
+        };
+        engine.wait_ready(Duration::from_secs(20));
+        engine
+    }
+
+    fn wait_ready(&self, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.http_get("/healthz").is_some_and(|b| b.contains("ok")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("switchboard did not become ready within {limit:?}");
+    }
+
+    /// A plain HTTP/1.0 GET against the engine; the body, or None.
+    pub fn http_get(&self, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s =
+            std::net::TcpStream::connect_timeout(&self.http, Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+    }
+
+    /// The value of an unlabelled Prometheus sample, if present.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let body = self.http_get("/metrics")?;
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    pub async fn grpc(&self) -> CallControlClient<Channel> {
+        CallControlClient::connect(format!("http://{}", self.grpc))
+            .await
+            .expect("gRPC connect")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        let pid = self.pid().to_string();
+        crate::run_checked(Command::new("kill").args(["-TERM", &pid]));
+        self.wait_exit(limit)
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("engine running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "switchboard did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().expect("log lock").clone()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Harness for Switchboard's end-to-end tests: starts the real `switchboard`
+//! binary and real peers (SIPp), makes test speech with espeak-ng and sox, and
+//! checks audio by correlation. Every wait is bounded in time.
+
+pub mod audio;
+pub mod engine;
+pub mod fork_server;
+pub mod sipp;
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A port free for both UDP and TCP right now (the engine binds both kinds
+/// on some of them). Racy by nature, so ports come from the kernel's
+/// ephemeral range and are used at once.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let port = udp.local_addr().map(|a| a.port()).unwrap_or(0);
+        if port != 0 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1");
+}
+
+/// A base port with `span` consecutive free UDP ports (SIPp uses media
+/// port, +2 and +4 for its RTP stream).
+pub fn free_udp_range(span: u16) -> u16 {
+    for _ in 0..200 {
+        let base = 32_000 + (rand_u16() % 8_000) * 2;
+        let all_free = (0..span).all(|i| UdpSocket::bind(("127.0.0.1", base + i)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no free UDP port range");
+}
+
+fn rand_u16() -> u16 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mix = t.subsec_nanos() ^ std::process::id().wrapping_mul(2_654_435_761);
+    (mix >> 7) as u16
+}
+
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-e2e-{name}-{}-{}",
+            std::process::id(),
+            rand_u16()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("SWITCHBOARD_KEEP_SCRATCH").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Runs a command to completion and fails with its output if it fails.
+pub fn run_checked(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The repository's `tests/` folder (scenarios live under it).
+pub fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Reads gRPC call events until the first `ended` event (bounded in time).
+pub async fn events_until_ended(
+    stream: &mut tonic::Streaming<control_api::proto::CallEvent>,
+    limit: std::time::Duration,
+) -> Vec<control_api::proto::CallEvent> {
+    use control_api::proto::call_event::Event;
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("no CallEnded within {limit:?}; got {events:?}"))
+            .expect("event stream error")
+            .expect("event stream ended");
+        let ended = matches!(next.event, Some(Event::Ended(_)));
+        events.push(next);
+        if ended {
+            return events;
+        }
+    }
+}
+
+/// Reads gRPC call events until one matches `want` (bounded in time).
+pub async fn wait_event(
+    stream: &mut tonic::Streaming<control_api::proto::CallEvent>,
+    limit: std::time::Duration,
+    want: impl Fn(&control_api::proto::CallEvent) -> bool,
+) -> control_api::proto::CallEvent {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("expected event did not come within {limit:?}"))
+            .expect("event stream error")
+            .expect("event stream ended");
+        if want(&next) {
+            return next;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! SIPp, the real SIP peer: runs a scenario from `tests/scenarios/`.
+
+use crate::{free_udp_range, tests_dir};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sipp {
+    child: Option<Child>,
+}
+
+impl Sipp {
+    /// Starts one call of `scenario` (a file in tests/scenarios) against
+    /// `target`, in `workdir` (where `speech.ulaw` must be). `pause_ms` is the
+    /// scenario's `<pause/>`.
+    pub fn call(scenario: &str, target: SocketAddr, workdir: &Path, pause_ms: u64) -> Sipp {
+        let media_port = free_udp_range(8);
+        let sip_port = free_udp_range(1);
+        let child = Command::new("sipp")
+            .arg(target.to_string())
+            .arg("-sf")
+            .arg(tests_dir().join("scenarios").join(scenario))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
+            .args(["-m", "1", "-l", "1", "-d", &pause_ms.to_string()])
+            .args([
+                "-timeout",
+                "60s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_err",
+            ])
+            .args(["-s", "agent"])
+            .current_dir(workdir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sipp (Debian package sip-tester)");
+        Sipp { child: Some(child) }
+    }
+
+    /// Waits (bounded) for SIPp to finish and returns its output.
+    pub fn finish(mut self, limit: Duration) -> Output {
+        let mut child = self.child.take().expect("sipp running");
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if child.try_wait().expect("wait sipp").is_some() {
+                return child.wait_with_output().expect("sipp output");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("sipp output");
+        panic!(
+            "sipp did not finish within {limit:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Waits for SIPp and asserts that its call succeeded.
+    pub fn assert_success(self, limit: Duration) {
+        let out = self.finish(limit);
+        assert!(
+            out.status.success(),
+            "sipp failed ({:?}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
