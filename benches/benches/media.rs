@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use media_core::codec::Codec;
 use media_core::jitter::{JitterBuffer, JitterConfig, Playout};
+use media_core::relay::{PacketKind, PayloadTypes};
 use media_core::resample::Resampler;
+use media_core::rtp::RtpWriter;
 
 fn frame_tone() -> Vec<i16> {
     (0..160)
@@ -63,5 +65,34 @@ fn resample(c: &mut Criterion) {
     });
 }
 
-criterion_group!(media, ulaw, jitter, resample);
+/// A bridge's per-packet decision: parse and classify what leg A received,
+/// then fit it for leg B (here with a payload type rewrite, the costlier
+/// case). The syscalls around it are not included.
+fn relay(c: &mut Criterion) {
+    let a = PayloadTypes {
+        audio: 0,
+        telephone_event: Some(101),
+    };
+    let b = PayloadTypes {
+        audio: 0,
+        telephone_event: Some(96),
+    };
+    let mut packet = [0u8; 172];
+    let n = RtpWriter::with_initial(101, 160, 7, 1, 0)
+        .write(&[0x55; 160], &mut packet)
+        .expect("packet");
+    c.bench_function("relay_classify_retarget_packet", |bench| {
+        bench.iter(|| {
+            // Restore A's number so every iteration rewrites.
+            packet[1] = 101;
+            let kind = match a.classify(black_box(&packet[..n])) {
+                Some((_, kind)) => kind,
+                None => PacketKind::Audio,
+            };
+            b.retarget(black_box(&mut packet[..n]), kind)
+        })
+    });
+}
+
+criterion_group!(media, ulaw, jitter, resample, relay);
 criterion_main!(media);

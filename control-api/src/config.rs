@@ -19,6 +19,7 @@ pub struct Config {
     pub media: MediaSection,
     pub recording: RecordingConfig,
     pub asr: AsrConfig,
+    pub routing: RoutingConfig,
     pub grpc: GrpcConfig,
     pub http: HttpConfig,
 }
@@ -48,6 +49,9 @@ pub struct SipConfig {
     pub max_transactions: usize,
     /// Codecs offered/accepted in preference order.
     pub codecs: Vec<String>,
+    /// RFC 3261 T1 (RTT estimate) in ms: retransmission and timeout timers
+    /// scale from it (a 2xx is resent from T1 on; no ACK by 64·T1 ends the call).
+    pub timer_t1_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -76,6 +80,22 @@ pub struct RecordingConfig {
 pub struct AsrConfig {
     /// Audio fork WebSocket URL (`ws://…`); no audio leaves the engine when empty.
     pub fork_url: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// `ip:port` of a SIP peer (agent platform, PBX) to bridge every inbound
+    /// call to, keeping the Request-URI user. Empty: the engine answers
+    /// calls itself and plays the prompt.
+    pub bridge_to: String,
+}
+
+impl RoutingConfig {
+    /// The bridge target, if routing is configured (checked by `validate`).
+    pub fn bridge_target(&self) -> Option<SocketAddr> {
+        self.bridge_to.parse().ok()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -111,6 +131,7 @@ impl Default for SipConfig {
             max_calls: 10_000,
             max_transactions: 50_000,
             codecs: vec!["PCMU".into(), "PCMA".into()],
+            timer_t1_ms: 500,
         }
     }
 }
@@ -181,6 +202,12 @@ impl Config {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.media.rtp_port_min >= self.media.rtp_port_max {
             return invalid("media.rtp_port_min must be below media.rtp_port_max");
+        }
+        if !(10..=10_000).contains(&self.sip.timer_t1_ms) {
+            return invalid("sip.timer_t1_ms must be between 10 and 10000");
+        }
+        if !self.routing.bridge_to.is_empty() && self.routing.bridge_target().is_none() {
+            return invalid("routing.bridge_to must be an ip:port");
         }
         if self.sip.codecs.is_empty() {
             return invalid("sip.codecs must name at least one codec");

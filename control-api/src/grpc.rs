@@ -11,8 +11,6 @@ use crate::signalling::{HangupError, SignallingHandle};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use tokio::sync::watch;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
@@ -34,18 +32,11 @@ impl CallControl for CallControlService {
         request: Request<SubscribeEventsRequest>,
     ) -> Result<Response<Self::SubscribeEventsStream>, Status> {
         let only = request.into_inner().call_id;
-        let mut stopping = self.stopping.clone();
-        let stopped = async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        };
-        let events = futures_util::StreamExt::take_until(
-            BroadcastStream::new(self.bus.subscribe()),
-            stopped,
-        );
+        let events = crate::events::until_stopped(self.bus.subscribe(), self.stopping.clone());
         let stream = events.filter_map(move |item| match item {
             Ok(event) if only.is_empty() || event.call_id == only => Some(Ok(event)),
             Ok(_) => None,
-            Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(CallEvent {
+            Err(missed) => Some(Ok(CallEvent {
                 event: Some(call_event::Event::Lagged(EventsLagged { missed })),
                 ..Default::default()
             })),

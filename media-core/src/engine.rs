@@ -7,7 +7,7 @@
 //! that is ready to tick.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,10 +21,12 @@ use crate::plc::Concealer;
 use crate::recorder::{Recorder, FLUSH_INTERVAL};
 use crate::rtp::RtpWriter;
 use crate::tap::{TapDirection, TapSet, TapSink};
-use crate::worker::{run_worker, Command, EngineCounters, Leg, WorkerHandle};
+use crate::worker::{
+    spawn_worker, Command, EngineCounters, Leg, WorkerHandle, WorkerLink, MAX_PACKETS_PER_TICK,
+};
 use crate::MediaError;
 
-/// Commands queued per worker (leg additions, remote changes).
+/// Commands queued per worker (leg additions, remote changes, bridges).
 const WORKER_QUEUE: usize = 1_024;
 /// Recorder messages queued engine-wide: about 4 s of audio for 50 legs at
 /// 8 kHz, 5.3 MB of preallocated slots.
@@ -110,30 +112,25 @@ impl MediaEngine {
             next_leg_id: AtomicU64::new(1),
         };
         for index in 0..workers {
-            let (tx, rx) = crossbeam_channel::bounded(WORKER_QUEUE);
-            let load = Arc::new(AtomicUsize::new(0));
-            let name = format!("media-{index}");
-            let (l, c) = (Arc::clone(&load), Arc::clone(&engine.counters));
-            let thread = std::thread::Builder::new()
-                .name(name.clone())
-                .spawn(move || run_worker(index, rx, l, c))
-                .map_err(|source| MediaError::Thread { name, source })?;
-            engine.workers.push(WorkerHandle {
-                commands: tx,
-                load,
-                thread: Some(thread),
-            });
+            let worker = spawn_worker(index, WORKER_QUEUE, Arc::clone(&engine.counters))?;
+            engine.workers.push(worker);
         }
         tracing::info!(workers, ip = %engine.config.rtp_ip, "media engine started");
         Ok(engine)
     }
 
     /// Builds a leg (binds its RTP port, loads its prompt, opens its
-    /// recording) and hands it to the least loaded worker. Returns at once;
-    /// the leg starts sending at the worker's next tick.
+    /// recording) and hands it to the least loaded worker, or to the worker
+    /// of [`LegSpec::colocate_with`]. Returns at once; the leg starts sending
+    /// at the worker's next tick.
     pub fn create_leg(&self, spec: LegSpec) -> Result<LegHandle, MediaError> {
         let recorder = self.recorder.as_ref().ok_or(MediaError::ShutDown)?;
         validate(&spec)?;
+        let target = spec
+            .colocate_with
+            .as_ref()
+            .map(|h| self.own(h).map(|_| h.link.index))
+            .transpose()?;
         let rate = spec.codec.sample_rate();
         let frame_samples = samples_per_frame(rate);
         let player = PromptPlayer::new(&spec.prompt, rate)?;
@@ -176,6 +173,8 @@ impl MediaEngine {
             id,
             label: spec.label,
             local_addr,
+            codec: spec.codec,
+            ptime_ms: spec.ptime_ms,
             stats: AtomicStats::default(),
             stop: Default::default(),
             report: Default::default(),
@@ -184,7 +183,7 @@ impl MediaEngine {
         let leg = Leg {
             shared: Arc::clone(&shared),
             span,
-            socket,
+            socket: mio::net::UdpSocket::from_std(socket),
             codec: spec.codec,
             payload_type: spec.payload_type,
             telephone_event_pt: spec.telephone_event_pt,
@@ -201,14 +200,109 @@ impl MediaEngine {
             stats: LegStats::default(),
             started: Instant::now(),
             done: Some(done_tx),
+            registered: false,
+            rx_budget: MAX_PACKETS_PER_TICK,
+            rx_pending: false,
+            peer: None,
+            decode: true,
         };
-        let commands = self.dispatch(leg)?;
+        let link = self.dispatch(leg, target)?;
         self.counters.active_legs.fetch_add(1, Relaxed);
         Ok(LegHandle {
             shared,
-            commands,
+            link,
             done: done_rx,
         })
+    }
+
+    /// Connects two legs on the same worker: from now on every valid RTP
+    /// packet (the leg's payload type or its telephone-event PT) received on
+    /// `a` is sent at once — in the same wakeup, not at the next tick — out
+    /// of `b`'s socket to `b`'s remote (latched or SDP), and vice versa.
+    ///
+    /// Packets are relayed unchanged (same SSRC, sequence, timestamp,
+    /// marker, payload), so DTMF events and anything carried in payloads
+    /// survive. The one exception: if the two sides negotiated different
+    /// payload type numbers for the codec or for telephone-event, the number
+    /// is rewritten to the receiving side's; telephone events are not relayed
+    /// to a side that did not negotiate them (they stay counted in
+    /// `dtmf_packets`). While bridged a leg does not send its prompt (its own
+    /// stream's media time runs on; it resumes with the marker bit set).
+    ///
+    /// Recording and taps keep their meaning: a bridged leg's recording has
+    /// its inbound audio left and what its far end hears — the peer's
+    /// inbound audio — right; outbound taps carry the peer's inbound audio.
+    /// Only legs whose decoded audio someone needs (a recording or tap on
+    /// either side) go through jitter buffer and codec; otherwise packets are
+    /// only relayed (and the jitter statistics `packets_lost`, `packets_late`,
+    /// … stand still).
+    ///
+    /// A leg is in at most one bridge: bridging it again first unbridges it
+    /// from its old peer, which goes back to its prompt. Stopping either leg
+    /// unbridges the other.
+    ///
+    /// Errors: [`MediaError::Unsupported`] if the legs use different codecs
+    /// or ptimes (transcoding bridges come later), are on different workers
+    /// (create the second with [`LegSpec::colocate_with`] = the first), are
+    /// the same leg, or belong to another engine; [`MediaError::LegStopped`]
+    /// if either was stopped; [`MediaError::Overloaded`] if the worker's
+    /// queue is full. Returns once the command is queued (never blocks).
+    pub fn bridge(&self, a: &LegHandle, b: &LegHandle) -> Result<(), MediaError> {
+        self.own(a)?;
+        self.own(b)?;
+        let (sa, sb) = (&a.shared, &b.shared);
+        if Arc::ptr_eq(sa, sb) {
+            return Err(MediaError::Unsupported(format!(
+                "bridging leg {} to itself",
+                sa.label
+            )));
+        }
+        if sa.codec != sb.codec || sa.ptime_ms != sb.ptime_ms {
+            return Err(MediaError::Unsupported(format!(
+                "bridging {} ({} {} ms) to {} ({} {} ms) needs transcoding, which is not supported yet",
+                sa.label,
+                sa.codec.encoding_name(),
+                sa.ptime_ms,
+                sb.label,
+                sb.codec.encoding_name(),
+                sb.ptime_ms
+            )));
+        }
+        if !a.link.same_worker(&b.link) {
+            return Err(MediaError::Unsupported(format!(
+                "legs {} and {} are on different media workers; create the second with \
+                 LegSpec::colocate_with = the first to bridge them",
+                sa.label, sb.label
+            )));
+        }
+        for s in [sa, sb] {
+            if s.stop.load(Relaxed) {
+                return Err(MediaError::LegStopped(s.label.clone()));
+            }
+        }
+        queue(&a.link, Command::Bridge { a: sa.id, b: sb.id })
+    }
+
+    /// Undoes [`MediaEngine::bridge`]: both legs go back to playing their
+    /// prompts. Idempotent: a leg that is not bridged, or stopped, is left
+    /// as it is. Returns once the command is queued (never blocks).
+    pub fn unbridge(&self, a: &LegHandle) -> Result<(), MediaError> {
+        self.own(a)?;
+        if a.shared.stop.load(Relaxed) {
+            return Ok(());
+        }
+        queue(&a.link, Command::Unbridge { id: a.shared.id })
+    }
+
+    /// Checks that `leg` was created by this engine.
+    fn own(&self, leg: &LegHandle) -> Result<(), MediaError> {
+        match self.workers.get(leg.link.index) {
+            Some(w) if w.link.same_worker(&leg.link) => Ok(()),
+            _ => Err(MediaError::Unsupported(format!(
+                "leg {} belongs to another media engine",
+                leg.shared.label
+            ))),
+        }
     }
 
     /// Legs created and not yet stopped.
@@ -234,7 +328,7 @@ impl MediaEngine {
 
     fn stop_threads(&mut self) {
         for w in &self.workers {
-            let _ = w.commands.send(Command::Shutdown);
+            w.shutdown();
         }
         for w in &mut self.workers {
             if let Some(t) = w.thread.take() {
@@ -250,16 +344,25 @@ impl MediaEngine {
         }
     }
 
-    /// Offers the leg to workers, least loaded first, without blocking.
-    fn dispatch(&self, leg: Leg) -> Result<crossbeam_channel::Sender<Command>, MediaError> {
-        let mut order: Vec<usize> = (0..self.workers.len()).collect();
-        order.sort_by_key(|&i| self.workers[i].load.load(Relaxed));
+    /// Offers the leg to workers, least loaded first (or only to `target`),
+    /// without blocking.
+    fn dispatch(&self, leg: Leg, target: Option<usize>) -> Result<WorkerLink, MediaError> {
+        let order: Vec<usize> = match target {
+            Some(i) => vec![i],
+            None => {
+                let mut all: Vec<usize> = (0..self.workers.len()).collect();
+                all.sort_by_key(|&i| self.workers[i].load.load(Relaxed));
+                all
+            }
+        };
         let mut cmd = Command::Add(Box::new(leg));
         for i in order {
-            let w = &self.workers[i];
+            let Some(w) = self.workers.get(i) else {
+                continue;
+            };
             w.load.fetch_add(1, Relaxed);
-            match w.commands.try_send(cmd) {
-                Ok(()) => return Ok(w.commands.clone()),
+            match w.link.try_send(cmd) {
+                Ok(()) => return Ok(w.link.clone()),
                 Err(TrySendError::Full(back)) | Err(TrySendError::Disconnected(back)) => {
                     w.load.fetch_sub(1, Relaxed);
                     cmd = back;
@@ -307,6 +410,14 @@ impl Drop for MediaEngine {
     fn drop(&mut self) {
         self.stop_threads();
     }
+}
+
+/// Queues a command without blocking.
+fn queue(link: &WorkerLink, cmd: Command) -> Result<(), MediaError> {
+    link.try_send(cmd).map_err(|e| match e {
+        TrySendError::Full(_) => MediaError::Overloaded,
+        TrySendError::Disconnected(_) => MediaError::ShutDown,
+    })
 }
 
 /// First even port and number of even ports in the configured range.

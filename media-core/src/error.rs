@@ -45,4 +45,8 @@ pub enum MediaError {
     Overloaded,
     #[error("the media engine is shut down")]
     ShutDown,
+    #[error("leg {0} is stopped")]
+    LegStopped(String),
+    #[error("media worker poll: {0}")]
+    Poll(std::io::Error),
 }

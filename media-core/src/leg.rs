@@ -4,8 +4,8 @@
 //!
 //! The leg itself lives on a media worker (see `worker`); the handle shares
 //! only atomics with it (stats, the stop flag) and a command queue for the
-//! rare changes (new remote address), so reading stats never takes a lock
-//! and never disturbs the media path.
+//! rare changes (new remote address, bridges), so reading stats never takes
+//! a lock and never disturbs the media path.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::codec::Codec;
 use crate::player::Prompt;
 use crate::tap::{TapDirection, TapSink};
-use crate::worker::Command;
+use crate::worker::{Command, WorkerLink};
 
 /// Everything needed to create a leg; usually filled from SDP.
 pub struct LegSpec {
@@ -36,9 +36,16 @@ pub struct LegSpec {
     pub telephone_event_pt: Option<u8>,
     pub prompt: Prompt,
     /// Stereo WAV (left = inbound, right = outbound); parent dir created.
+    /// While bridged, right is what the far end hears: the peer's inbound
+    /// audio.
     pub record_to: Option<PathBuf>,
-    /// Subscribers; each gets 16 kHz frames of its direction.
+    /// Subscribers; each gets 16 kHz frames of its direction. On a bridged
+    /// leg, outbound taps carry what the leg's far end hears: the peer's
+    /// inbound audio.
     pub taps: Vec<(TapDirection, Box<dyn TapSink>)>,
+    /// Place this leg on the same worker as that one (required for bridging:
+    /// a bridge lives on one worker, no cross-thread packet path).
+    pub colocate_with: Option<LegHandle>,
 }
 
 impl LegSpec {
@@ -55,6 +62,7 @@ impl LegSpec {
             prompt: Prompt::Silence,
             record_to: None,
             taps: Vec::new(),
+            colocate_with: None,
         }
     }
 }
@@ -71,6 +79,7 @@ impl fmt::Debug for LegSpec {
             .field("prompt", &self.prompt)
             .field("record_to", &self.record_to)
             .field("taps", &self.taps.iter().map(|t| t.0).collect::<Vec<_>>())
+            .field("colocate_with", &self.colocate_with)
             .finish()
     }
 }
@@ -100,6 +109,9 @@ pub struct LegStats {
     /// the delay after a burst.
     pub packets_discarded: u64,
     pub send_errors: u64,
+    /// Valid packets received on this leg and relayed out of its bridged
+    /// peer (they are also in the peer's `packets_sent`).
+    pub packets_forwarded: u64,
 }
 
 /// The final account of a stopped leg.
@@ -141,6 +153,7 @@ atomic_stats!(
     packets_duplicate,
     packets_discarded,
     send_errors,
+    packets_forwarded,
 );
 
 /// State shared between a leg's handles and its worker.
@@ -149,6 +162,8 @@ pub(crate) struct LegShared {
     pub(crate) id: u64,
     pub(crate) label: String,
     pub(crate) local_addr: SocketAddr,
+    pub(crate) codec: Codec,
+    pub(crate) ptime_ms: u32,
     pub(crate) stats: AtomicStats,
     pub(crate) stop: AtomicBool,
     /// Set once, when the leg is gone and its recording finalized.
@@ -161,7 +176,8 @@ pub(crate) struct LegShared {
 #[derive(Clone)]
 pub struct LegHandle {
     pub(crate) shared: Arc<LegShared>,
-    pub(crate) commands: Sender<Command>,
+    /// The worker that owns the leg.
+    pub(crate) link: WorkerLink,
     /// Disconnects when the report is set (its sender is dropped then).
     pub(crate) done: Receiver<()>,
 }
@@ -191,7 +207,7 @@ impl LegHandle {
         self.shared.stats.snapshot()
     }
 
-    /// Sends to `remote` from the next tick on (e.g. after a re-INVITE) and
+    /// Sends to `remote` from now on (e.g. after a re-INVITE) and
     /// re-arms latching: the source of the next valid packet becomes the
     /// remote, as for a new leg. Waits at most 100 ms for queue space; a worker
     /// that busy has bigger problems, which are logged.
@@ -201,7 +217,7 @@ impl LegHandle {
             remote,
         };
         if self
-            .commands
+            .link
             .send_timeout(cmd, Duration::from_millis(100))
             .is_err()
         {
@@ -211,7 +227,8 @@ impl LegHandle {
 
     /// Asks the worker to stop the leg at its next tick. Every receipt, from
     /// the first call or a later one, resolves to the same report once the
-    /// recording (if any) is finalized.
+    /// recording (if any) is finalized. A bridged leg stops relaying into
+    /// its socket at once; its peer goes back to its prompt at that tick.
     pub fn stop(&self) -> StopReceipt {
         self.shared.stop.store(true, Relaxed);
         StopReceipt {

@@ -1,5 +1,6 @@
 //! Switchboard's media plane: RTP legs that send, receive, record and tap
-//! 20 ms audio frames, run by a few worker threads that never block.
+//! 20 ms audio frames, and bridges that relay packets between two legs,
+//! run by a few worker threads that never block.
 //!
 //! media-core knows nothing about SIP, WebRTC or gRPC, and does not depend
 //! on tokio. Signalling (sip-stack, webrtc-gw) decides *what* a leg is —
@@ -62,18 +63,57 @@
 //! created and reused, so a tick does not allocate (a test with a counting
 //! allocator checks this).
 //!
+//! # Bridges
+//!
+//! Two legs of the same codec on the same worker (create the second with
+//! [`LegSpec::colocate_with`] = the first) can be bridged with
+//! [`MediaEngine::bridge`]: every valid RTP packet one receives leaves
+//! through the other's socket in the same wakeup, unchanged (SSRC,
+//! sequence, timestamp, payload; see [`relay`] for the one exception), so
+//! DTMF events and anything carried in payloads survive. While bridged a
+//! leg sends no prompt; [`MediaEngine::unbridge`], or stopping either leg,
+//! gives the other its prompt back.
+//!
+//! ```
+//! use media_core::{Codec, LegSpec, MediaConfig, MediaEngine};
+//!
+//! let engine = MediaEngine::start(MediaConfig { workers: 2, ..MediaConfig::default() })?;
+//! let caller = engine.create_leg(LegSpec::new("call-7-caller", Codec::Pcmu))?;
+//! let mut agent = LegSpec::new("call-7-agent", Codec::Pcmu);
+//! agent.colocate_with = Some(caller.clone()); // a bridge lives on one worker
+//! let agent = engine.create_leg(agent)?;
+//! engine.bridge(&caller, &agent)?;
+//! // ... talk ...
+//! engine.unbridge(&caller)?; // both back to their prompts
+//! caller.stop();
+//! agent.stop();
+//! # engine.shutdown();
+//! # Ok::<(), media_core::MediaError>(())
+//! ```
+//!
+//! Recording and taps keep their meaning from the leg's point of view:
+//! left / inbound = what its far end says, right / outbound = what its far
+//! end hears, which while bridged is the peer's inbound audio of the same
+//! tick. So recording only the caller's leg gives one stereo file per call,
+//! caller left, agent right. Decoding is done only for legs whose audio
+//! someone needs (a recording or tap on either side); a bridge with neither
+//! relays packets without touching jitter buffer or codec.
+//!
 //! # Two kinds of time
 //!
 //! - **Media time** is the RTP timestamp: sample counts on the codec's
 //!   clock (8 kHz for G.711), chosen by each sender, with a random start.
 //!   It orders and measures audio, and it is what [`TapFrame::rtp_timestamp`]
-//!   carries: the far end's clock for inbound, ours for outbound.
+//!   carries: the far end's clock for inbound, ours for outbound (the
+//!   peer's far end's, while bridged).
 //! - **Wallclock** is [`std::time::Instant`], the worker's 20 ms ticks. Ticks
-//!   follow absolute deadlines (sleep until the next one; when late, tick at
+//!   follow absolute deadlines (wait until the next one; when late, tick at
 //!   once and count an overrun), so a leg sends exactly 50 packets a second
-//!   over hours. The protocol state machines never read the clock: the
-//!   worker passes `now` in, which is why tests can drive an hour of jitter
-//!   in microseconds.
+//!   over hours. The wait is a poll with a millisecond timeout, so a tick
+//!   fires up to about 1 ms after its deadline, never before, and never
+//!   drifts. Packets are handled when they arrive, between ticks. The
+//!   protocol state machines never read the clock: the worker passes `now`
+//!   in, which is why tests can drive an hour of jitter in microseconds.
 //!
 //! The two meet in the jitter buffer, which turns packets arriving at
 //! wallclock times into one frame of media per tick.
@@ -83,14 +123,18 @@
 //! ```text
 //!   control side (tokio, any thread)             media workers ("media-N", one per core)
 //!  +-------------------------------+          +------------------------------------------+
-//!  | MediaEngine::create_leg       |  bounded |  every 20 ms:                            |
-//!  |  bind even RTP port           |  channel |   apply commands (try_recv, never wait)  |
-//!  |  load prompt, build resamplers|--------->|   for each owned leg:                    |
-//!  |  create WAV file              | Add(leg) |     recv all  -> parse -> jitter buffer  |  UDP
-//!  | LegHandle::set_remote  -------|--------->|     pop frame -> decode / conceal        |<----> far end
-//!  | LegHandle::stop (atomic flag) |          |     prompt -> encode -> RTP -> send      |
-//!  | LegHandle::stats <- atomics --|----------|     frames -> taps, recorder             |
-//!  +-------------------------------+          +-----------+------------------+-----------+
+//!  | MediaEngine::create_leg       |  bounded |  mio Poll (edge-triggered), timeout =    |
+//!  |  bind even RTP port           |  channel |  time left to the next 20 ms deadline:   |
+//!  |  load prompt, build resamplers|--------->|                                          |
+//!  |  create WAV file              | Add(leg) |  waker   -> apply commands (try_recv)    |
+//!  | LegHandle::set_remote  -------|--------->|  socket  -> drain leg until WouldBlock:  |  UDP
+//!  | MediaEngine::bridge/unbridge -|--------->|    parse -> [jitter buffer] -> relay out |<----> far ends
+//!  |   ... then Waker::wake()      |          |    of the bridged peer's socket, at once |
+//!  | LegHandle::stop (atomic flag) |          |  deadline -> tick every leg (pairs       |
+//!  | LegHandle::stats <- atomics --|----------|    together): pop frame -> decode /      |
+//!  +-------------------------------+          |    conceal; prompt -> encode -> RTP ->   |
+//!                                             |    send (unless bridged); taps, recorder |
+//!                                             +-----------+------------------+-----------+
 //!                                                         | try_send (drop   | TapSink::try_push
 //!                                                         | + count if full) | (drop + count)
 //!                                              +----------v---------+   +----v-----------+
@@ -103,21 +147,30 @@
 //! ```
 //!
 //! A worker owns its legs for their whole life (sockets, jitter buffers,
-//! codec state), so the media path takes no locks. The control side reaches
-//! a leg only through the worker's bounded command queue, the leg's stop
-//! flag, and relaxed atomic stats published once per tick. File I/O happens
-//! only on the recorder thread; a full recorder queue or a slow tap costs a
-//! counted drop, never a stalled tick (and the recording is padded so its
-//! timeline stays true).
+//! codec state), so the media path takes no locks; a bridge joins two legs
+//! of one worker, so a relayed packet never crosses threads. The control
+//! side reaches a leg only through the worker's bounded command queue (and
+//! the waker that interrupts its poll), the leg's stop flag, and relaxed
+//! atomic stats published once per tick. File I/O happens only on the
+//! recorder thread; a full recorder queue or a slow tap costs a counted
+//! drop, never a stalled tick (and the recording is padded so its timeline
+//! stays true).
 //!
-//! Per-leg work each tick: drain the socket (at most 32 datagrams), classify
-//! each (not RTP or wrong payload type → `packets_invalid`; the
-//! telephone-event type → `dtmf_packets`; audio → jitter buffer), play one
-//! frame (`Lost` → the last frame repeated with falling gain for 60 ms, then
-//! silence; `Empty` → silence), then encode and send the next prompt frame to
-//! the remote. Sending starts at the first tick, before anything is
-//! received, so the caller hears the prompt at once; with symmetric RTP the
-//! leg then latches to where the far end really sends from.
+//! Per packet, on arrival: classify it (not RTP or wrong payload type →
+//! `packets_invalid`; the telephone-event type → `dtmf_packets`; from a
+//! foreign source after latching → `packets_invalid`), relay it if bridged,
+//! and push audio into the jitter buffer (unless a bridge needs no decoded
+//! audio). A leg reads at most 32 datagrams per tick period; a flood beyond
+//! that waits in (or is dropped by) the kernel until the next tick.
+//!
+//! Per leg per tick: play one frame (`Lost` → the last frame repeated with
+//! falling gain for 60 ms, then silence; `Empty` → silence), then encode
+//! and send the next prompt frame to the remote. Sending starts at the
+//! first tick, before anything is received, so the caller hears the prompt
+//! at once; with symmetric RTP the leg then latches to where the far end
+//! really sends from. A bridged pair ticks together: both inbound frames
+//! (if needed), then each leg's taps and recording get its own frame and
+//! its peer's; no prompt is sent.
 //!
 //! # Memory per leg
 //!
@@ -126,22 +179,25 @@
 //! (320 B), RTP/codec state and the shared stats. Each tapped direction adds
 //! one rubato FFT resampler (at most 27 KB). A WAV prompt holds its decoded
 //! samples (16 KB per second at 8 kHz; files are capped at
-//! [`player::MAX_PROMPT_SECONDS`]). Worker scratch buffers are per worker,
-//! not per leg. The recorder's queue is engine-wide (4096 messages of
-//! 1.3 KB).
+//! [`player::MAX_PROMPT_SECONDS`]). Worker scratch buffers and the poll's
+//! event buffer (256 events) are per worker, not per leg. The recorder's
+//! queue is engine-wide (4096 messages of 1.3 KB).
 //!
 //! # Modules
 //!
 //! [`codec`] G.711 · [`rtp`] packets · [`jitter`] the jitter buffer ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
-//! [`leg`] leg API · [`engine`] engine and workers · [`frame`] frame sizes.
+//! [`relay`] a bridge's per-packet decisions · [`leg`] leg API ·
+//! [`engine`] engine, workers and bridges · [`frame`] frame sizes.
 //!
 //! # Not yet
 //!
 //! ptime other than 20 ms; RTCP (port + 1 stays unbound); DTMF decoding
 //! (telephone-event packets are counted); adaptive jitter delay (the
 //! buffer has `set_target_delay` for it); G.722/Opus ([`Codec`] is
-//! non-exhaustive).
+//! non-exhaustive); transcoding bridges and conferences (a bridge joins two
+//! legs of one codec and ptime); moving a leg between workers (bridging
+//! needs [`LegSpec::colocate_with`] at creation); batch I/O (`recvmmsg`).
 
 pub mod codec;
 pub mod engine;
@@ -152,6 +208,7 @@ pub mod leg;
 pub mod player;
 mod plc;
 mod recorder;
+pub mod relay;
 pub mod resample;
 pub mod rtp;
 pub mod tap;

@@ -189,6 +189,12 @@ impl RtpWriter {
         Ok(len)
     }
 
+    /// Marks the next packet as the first of a talkspurt (RFC 3551 4.1), e.g.
+    /// when the stream resumes after another source was relayed in its place.
+    pub fn start_talkspurt(&mut self) {
+        self.next.marker = true;
+    }
+
     /// Lets one packet's worth of media time pass without sending (nobody to
     /// send to yet): the timestamp advances, the sequence does not, so the
     /// receiver sees a silence gap rather than loss.

@@ -2,20 +2,39 @@
 //!
 //! A worker owns its legs for their whole life: it alone touches their
 //! sockets, jitter buffers and codecs, so the media path needs no locks.
-//! Every 20 ms (absolute deadlines, so no drift) it applies queued commands,
-//! then ticks each leg: drain the socket, play one frame out of the jitter
-//! buffer, produce and send one frame of prompt audio, feed taps and the
-//! recorder. All per-tick buffers are the worker's [`Scratch`], allocated
-//! once, so a tick allocates nothing.
+//!
+//! A worker sleeps in a [`mio::Poll`] on all its legs' sockets (edge
+//! triggered) plus a [`mio::Waker`] the control side rings after queueing a
+//! command. It wakes for whichever comes first:
+//!
+//! - **a readable socket**: the leg is drained until `WouldBlock` (at most
+//!   [`MAX_PACKETS_PER_TICK`] datagrams per leg per tick period). Each
+//!   datagram is classified; valid audio goes to the jitter buffer (only if
+//!   someone needs the decoded audio, for a bridged leg) and, if the leg is
+//!   bridged, the packet leaves through the peer's socket right away, in
+//!   the same wakeup;
+//! - **a command** (new leg, new remote, bridge, unbridge, shutdown);
+//! - **the tick deadline** (absolute, every 20 ms, so no drift): each leg
+//!   plays one frame out of its jitter buffer, produces and sends one frame
+//!   of prompt audio (unless bridged), and feeds taps and the recorder.
+//!   Bridged pairs tick together so each side's recording and outbound taps
+//!   get the other side's frame of the same tick.
+//!
+//! All per-tick and per-packet buffers are the worker's [`Scratch`],
+//! allocated once, so neither a tick nor a packet allocates.
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{
+    Receiver, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
+};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::codec::Codec;
 use crate::frame::{frame_duration, MAX_FRAME_SAMPLES};
@@ -24,11 +43,14 @@ use crate::leg::{LegReport, LegShared, LegStats};
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
 use crate::recorder::{Finished, LegRecording, OnFinished};
+use crate::relay::{PacketKind, PayloadTypes};
 use crate::rtp::{RtpPacket, RtpWriter, RTP_HEADER_LEN};
 use crate::tap::TapSet;
+use crate::MediaError;
 
-/// Datagrams read per leg per tick; a flood beyond this waits in (or is
-/// dropped by) the kernel instead of starving the worker's other legs.
+/// Datagrams read per leg per tick period; a flood beyond this waits in (or
+/// is dropped by) the kernel until the next tick instead of starving the
+/// worker's other legs.
 pub(crate) const MAX_PACKETS_PER_TICK: usize = 32;
 
 /// Largest datagram read; longer ones are truncated and fail to parse.
@@ -41,13 +63,69 @@ const MAX_CATCH_UP_TICKS: u32 = 5;
 /// How long a shutting-down worker keeps retrying recorder close requests.
 const SHUTDOWN_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Readiness events taken per poll; more stay queued for the next one.
+const EVENTS_CAPACITY: usize = 256;
+
+/// The waker's token; legs use their slot index.
+const WAKER: Token = Token(usize::MAX);
+
 pub(crate) enum Command {
     Add(Box<Leg>),
     SetRemote { id: u64, remote: SocketAddr },
+    Bridge { a: u64, b: u64 },
+    Unbridge { id: u64 },
     Shutdown,
 }
 
-/// A worker's reusable per-tick buffers.
+/// The control side's way to one worker: its bounded command queue, and the
+/// waker that interrupts the worker's poll once a command is queued.
+#[derive(Clone)]
+pub(crate) struct WorkerLink {
+    pub(crate) index: usize,
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl WorkerLink {
+    /// Queues without waiting; wakes the worker on success.
+    pub(crate) fn try_send(&self, cmd: Command) -> Result<(), TrySendError<Command>> {
+        self.commands.try_send(cmd)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for queue space; wakes the worker on success.
+    pub(crate) fn send_timeout(
+        &self,
+        cmd: Command,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<Command>> {
+        self.commands.send_timeout(cmd, timeout)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Waits for queue space as long as the worker lives (shutdown only).
+    fn send(&self, cmd: Command) -> Result<(), SendError<Command>> {
+        self.commands.send(cmd)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Whether both links lead to the same worker thread.
+    pub(crate) fn same_worker(&self, other: &WorkerLink) -> bool {
+        self.commands.same_channel(&other.commands)
+    }
+
+    fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            // The command still runs, at the worker's next tick at the latest.
+            tracing::warn!(worker = self.index, error = %e, "could not wake media worker");
+        }
+    }
+}
+
+/// A worker's reusable buffers.
 struct Scratch {
     recv: [u8; RECV_BUF],
     inbound: [i16; MAX_FRAME_SAMPLES],
@@ -79,23 +157,58 @@ pub(crate) struct Leg {
     pub(crate) started: Instant,
     /// Dropped when the report is published, which wakes every receipt.
     pub(crate) done: Option<Sender<()>>,
+    /// Registered with the worker's poll; if not, read at every tick.
+    pub(crate) registered: bool,
+    /// Datagrams still allowed until the next tick.
+    pub(crate) rx_budget: usize,
+    /// The budget ran out with datagrams possibly left in the socket: read
+    /// again at the next tick (an edge-triggered poll will not say so).
+    pub(crate) rx_pending: bool,
+    /// Slot of the leg this one is bridged to (links are always mutual).
+    pub(crate) peer: Option<usize>,
+    /// Whether inbound audio goes through the jitter buffer and codec.
+    /// Always for an unbridged leg; for a bridged one only if a recording or
+    /// tap on either side needs this leg's decoded audio.
+    pub(crate) decode: bool,
 }
 
 impl Leg {
-    fn tick(&mut self, now: Instant, s: &mut Scratch) {
-        self.receive(now, s);
+    /// Whether this leg's own recording or inbound taps need its decoded
+    /// inbound audio.
+    fn needs_own_audio(&self) -> bool {
+        self.recording.is_some() || self.inbound_taps.is_some()
+    }
+
+    /// Whether this leg's recording or outbound taps need the decoded audio
+    /// of whatever it sends (its peer's inbound, when bridged).
+    fn needs_sent_audio(&self) -> bool {
+        self.recording.is_some() || self.outbound_taps.is_some()
+    }
+
+    /// Tick start: refills the read budget and reads what an edge-triggered
+    /// poll will not report again (a leg throttled last period, or one that
+    /// could not be registered).
+    fn start_tick(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8; RECV_BUF],
+        peer: Option<&mut Leg>,
+        force: bool,
+    ) {
+        self.rx_budget = MAX_PACKETS_PER_TICK;
+        if self.rx_pending || !self.registered || force {
+            self.rx_pending = false;
+            self.drain(now, buf, peer);
+        }
+    }
+
+    /// An unbridged tick.
+    fn tick(&mut self, now: Instant, s: &mut Scratch, force_read: bool) {
+        self.start_tick(now, &mut s.recv, None, force_read);
         let n = self.frame_samples;
 
         let inbound = &mut s.inbound[..n];
-        match self.jitter.pop(now) {
-            Playout::Frame(payload) => {
-                let k = self.codec.decode(payload, inbound);
-                inbound[k..].fill(0);
-                self.plc.good(inbound);
-            }
-            Playout::Lost => self.plc.conceal(inbound),
-            Playout::Empty => self.plc.silence(inbound),
-        }
+        self.play_inbound(now, inbound);
         if let Some(taps) = &mut self.inbound_taps {
             self.stats.tap_frames_dropped += taps.feed(inbound, self.jitter.playout_timestamp());
         }
@@ -115,33 +228,73 @@ impl Leg {
         self.publish_stats();
     }
 
-    fn receive(&mut self, now: Instant, s: &mut Scratch) {
-        for _ in 0..MAX_PACKETS_PER_TICK {
-            match self.socket.recv_from(&mut s.recv) {
-                Ok((len, src)) => {
-                    let datagram = s.recv.get(..len).unwrap_or(&[]);
-                    self.on_datagram(now, datagram, src);
+    /// One frame of inbound audio out of the jitter buffer (or concealed).
+    fn play_inbound(&mut self, now: Instant, out: &mut [i16]) {
+        match self.jitter.pop(now) {
+            Playout::Frame(payload) => {
+                let k = self.codec.decode(payload, out);
+                if let Some(rest) = out.get_mut(k..) {
+                    rest.fill(0);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // ICMP errors surface here on some platforms; nothing to read.
-                Err(_) => break,
+                self.plc.good(out);
             }
+            Playout::Lost => self.plc.conceal(out),
+            Playout::Empty => self.plc.silence(out),
         }
     }
 
-    fn on_datagram(&mut self, now: Instant, datagram: &[u8], src: SocketAddr) {
+    /// The rest of a bridged tick, once both sides' inbound frames are
+    /// decoded: `inbound` is what our far end said, `heard` what it hears
+    /// (the peer's inbound). No prompt is sent; our own stream's media time
+    /// runs on so it resumes seamlessly after the bridge.
+    fn bridged_tick(&mut self, inbound: &[i16], in_ts: u32, heard: &[i16], heard_ts: u32) {
+        self.writer.skip();
+        if let Some(taps) = &mut self.inbound_taps {
+            self.stats.tap_frames_dropped += taps.feed(inbound, in_ts);
+        }
+        if let Some(taps) = &mut self.outbound_taps {
+            self.stats.tap_frames_dropped += taps.feed(heard, heard_ts);
+        }
+        if let Some(rec) = &mut self.recording {
+            if !rec.write_frame(inbound, heard) {
+                self.stats.record_frames_dropped += 1;
+            }
+        }
+        self.publish_stats();
+    }
+
+    /// Reads until `WouldBlock` or the budget is spent, relaying valid
+    /// packets out of `peer` when bridged.
+    fn drain(&mut self, now: Instant, buf: &mut [u8; RECV_BUF], mut peer: Option<&mut Leg>) {
+        while self.rx_budget > 0 {
+            match self.socket.recv_from(buf) {
+                Ok((len, src)) => {
+                    self.rx_budget -= 1;
+                    let datagram = buf.get_mut(..len).unwrap_or_default();
+                    self.on_datagram(now, datagram, src, peer.as_deref_mut());
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                // EINTR, or an ICMP error some platforms report here: try
+                // again, within the budget.
+                Err(_) => self.rx_budget -= 1,
+            }
+        }
+        self.rx_pending = true;
+    }
+
+    fn on_datagram(
+        &mut self,
+        now: Instant,
+        datagram: &mut [u8],
+        src: SocketAddr,
+        peer: Option<&mut Leg>,
+    ) {
         self.stats.packets_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
-        let Ok(packet) = RtpPacket::parse(datagram) else {
+        let Some((_, kind)) = self.payload_types().classify(datagram) else {
             self.stats.packets_invalid += 1;
             return;
         };
-        let is_dtmf = self.telephone_event_pt == Some(packet.payload_type);
-        if !is_dtmf && packet.payload_type != self.payload_type {
-            self.stats.packets_invalid += 1;
-            return;
-        }
         if self.latched && self.remote != Some(src) {
             self.stats.packets_invalid += 1;
             return;
@@ -149,12 +302,55 @@ impl Leg {
         if !self.latched {
             self.latch(src);
         }
-        if is_dtmf {
+        if kind == PacketKind::TelephoneEvent {
             self.stats.dtmf_packets += 1;
-            return;
         }
-        // The jitter buffer counts what it refuses; publish_stats copies it.
-        self.jitter.push_rtp(now, &packet);
+        // Relay first: the jitter buffer can wait a few hundred ns, the
+        // far end should not.
+        if let Some(peer) = peer {
+            if peer.relay(datagram, kind) {
+                self.stats.packets_forwarded += 1;
+            }
+        }
+        if kind == PacketKind::Audio && self.decode {
+            if let Ok(packet) = RtpPacket::parse(datagram) {
+                // The jitter buffer counts what it refuses; publish_stats copies it.
+                self.jitter.push_rtp(now, &packet);
+            }
+        }
+    }
+
+    fn payload_types(&self) -> PayloadTypes {
+        PayloadTypes {
+            audio: self.payload_type,
+            telephone_event: self.telephone_event_pt,
+        }
+    }
+
+    /// Sends a packet the peer received out of this leg's socket to this
+    /// leg's far end, as it is but for the payload type number (see
+    /// [`PayloadTypes::retarget`]). Returns whether the packet was sent.
+    fn relay(&mut self, datagram: &mut [u8], kind: PacketKind) -> bool {
+        if self.shared.stop.load(Relaxed) {
+            return false;
+        }
+        let Some(remote) = self.remote else {
+            return false;
+        };
+        if !self.payload_types().retarget(datagram, kind) {
+            return false;
+        }
+        match self.socket.send_to(datagram, remote) {
+            Ok(_) => {
+                self.stats.packets_sent += 1;
+                self.stats.bytes_sent += datagram.len() as u64;
+                true
+            }
+            Err(_) => {
+                self.stats.send_errors += 1;
+                false
+            }
+        }
     }
 
     /// Symmetric RTP: answer wherever the far end actually sends from.
@@ -164,6 +360,17 @@ impl Leg {
         }
         self.remote = Some(src);
         self.latched = true;
+    }
+
+    /// The bridge is gone (unbridged, or the peer stopped): back to the
+    /// prompt, with the jitter buffer fresh if it sat idle.
+    fn leave_bridge(&mut self) {
+        self.peer = None;
+        if !self.decode {
+            self.jitter.reset();
+            self.decode = true;
+        }
+        self.writer.start_talkspurt();
     }
 
     fn send(&mut self, pcm: &[i16], payload_buf: &mut [u8], packet_buf: &mut [u8]) {
@@ -234,11 +441,51 @@ impl Leg {
     }
 }
 
+/// A bridged pair's tick: both inbound frames first (each only if someone
+/// needs it), then each side gets its own frame and the other's.
+fn tick_pair(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch, force_read: bool) {
+    a.start_tick(now, &mut s.recv, Some(&mut *b), force_read);
+    b.start_tick(now, &mut s.recv, Some(&mut *a), force_read);
+    let n = a.frame_samples.min(b.frame_samples);
+    let (a_in, b_in) = (&mut s.inbound[..n], &mut s.outbound[..n]);
+    for (leg, frame) in [(&mut *a, &mut *a_in), (&mut *b, &mut *b_in)] {
+        if leg.decode {
+            leg.play_inbound(now, frame);
+        } else {
+            frame.fill(0);
+        }
+    }
+    let (a_ts, b_ts) = (a.jitter.playout_timestamp(), b.jitter.playout_timestamp());
+    a.bridged_tick(a_in, a_ts, b_in, b_ts);
+    b.bridged_tick(b_in, b_ts, a_in, a_ts);
+}
+
+/// Both legs of slots `i` and `j`, if both exist.
+fn pair_mut(slots: &mut [Option<Leg>], i: usize, j: usize) -> Option<(&mut Leg, &mut Leg)> {
+    let (x, y) = if i < j {
+        let (lo, hi) = slots.split_at_mut(j);
+        (lo.get_mut(i)?, hi.first_mut()?)
+    } else if j < i {
+        let (lo, hi) = slots.split_at_mut(i);
+        (hi.first_mut()?, lo.get_mut(j)?)
+    } else {
+        return None;
+    };
+    Some((x.as_mut()?, y.as_mut()?))
+}
+
 /// What the engine keeps per worker.
 pub(crate) struct WorkerHandle {
-    pub(crate) commands: Sender<Command>,
+    pub(crate) link: WorkerLink,
     pub(crate) load: Arc<AtomicUsize>,
     pub(crate) thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to stop all its legs and exit (waits for queue space).
+    pub(crate) fn shutdown(&self) {
+        let _ = self.link.send(Command::Shutdown);
+    }
 }
 
 /// Engine-wide counters the workers update.
@@ -248,88 +495,323 @@ pub(crate) struct EngineCounters {
     pub(crate) overruns: AtomicU64,
 }
 
-pub(crate) fn run_worker(
+/// Starts worker `index` (`media-<index>`) with a bounded queue of
+/// `queue` commands.
+pub(crate) fn spawn_worker(
     index: usize,
-    commands: Receiver<Command>,
+    queue: usize,
+    counters: Arc<EngineCounters>,
+) -> Result<WorkerHandle, MediaError> {
+    let poll = Poll::new().map_err(MediaError::Poll)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(MediaError::Poll)?);
+    let (tx, rx) = crossbeam_channel::bounded(queue);
+    let load = Arc::new(AtomicUsize::new(0));
+    let name = format!("media-{index}");
+    let worker = Worker {
+        index,
+        poll,
+        slots: Vec::new(),
+        free: Vec::new(),
+        closing: Vec::new(),
+        scratch: Box::new(Scratch {
+            recv: [0; RECV_BUF],
+            inbound: [0; MAX_FRAME_SAMPLES],
+            outbound: [0; MAX_FRAME_SAMPLES],
+            payload: [0; MAX_FRAME_SAMPLES],
+            packet: [0; RTP_HEADER_LEN + MAX_FRAME_SAMPLES],
+        }),
+        load: Arc::clone(&load),
+        counters,
+        poll_failed: false,
+    };
+    let thread = std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || worker.run(rx))
+        .map_err(|source| MediaError::Thread { name, source })?;
+    Ok(WorkerHandle {
+        link: WorkerLink {
+            index,
+            commands: tx,
+            waker,
+        },
+        load,
+        thread: Some(thread),
+    })
+}
+
+struct Worker {
+    index: usize,
+    poll: Poll,
+    /// Legs by slot; a slot index is the leg's poll token.
+    slots: Vec<Option<Leg>>,
+    /// Empty slots, reused first (capacity kept at `slots.len()`, so freeing
+    /// never allocates).
+    free: Vec<usize>,
+    closing: Vec<(LegRecording, OnFinished)>,
+    scratch: Box<Scratch>,
     load: Arc<AtomicUsize>,
     counters: Arc<EngineCounters>,
-) {
-    let mut legs: Vec<Leg> = Vec::new();
-    let mut closing: Vec<(LegRecording, OnFinished)> = Vec::new();
-    let mut scratch = Box::new(Scratch {
-        recv: [0; RECV_BUF],
-        inbound: [0; MAX_FRAME_SAMPLES],
-        outbound: [0; MAX_FRAME_SAMPLES],
-        payload: [0; MAX_FRAME_SAMPLES],
-        packet: [0; RTP_HEADER_LEN + MAX_FRAME_SAMPLES],
-    });
-    let tick = frame_duration();
-    let mut deadline = Instant::now();
-    tracing::debug!(worker = index, "media worker started");
-    'ticks: loop {
+    /// The poll failed: read every leg at every tick instead.
+    poll_failed: bool,
+}
+
+impl Worker {
+    fn run(mut self, commands: Receiver<Command>) {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let tick = frame_duration();
+        let mut deadline = Instant::now();
+        tracing::debug!(worker = self.index, "media worker started");
+        while self.apply_commands(&commands) {
+            let now = Instant::now();
+            if now >= deadline {
+                self.tick_all(now);
+                retry_closes(&mut self.closing);
+                deadline += tick;
+                let now = Instant::now();
+                if now >= deadline {
+                    self.counters.overruns.fetch_add(1, Relaxed);
+                    if now.duration_since(deadline) > tick * MAX_CATCH_UP_TICKS {
+                        deadline = now;
+                    }
+                }
+            }
+            // Zero when late: still look at the sockets between catch-up ticks.
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    if !self.poll_failed {
+                        tracing::error!(worker = self.index, error = %e, "poll failed; reading sockets at each tick from now on");
+                    }
+                    self.poll_failed = true;
+                    std::thread::sleep(timeout);
+                }
+                continue;
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                // The waker only interrupts the poll; commands are taken at
+                // the top of the loop.
+                if event.token() != WAKER {
+                    self.on_readable(event.token().0, now);
+                }
+            }
+        }
+        self.stop_all();
+        tracing::debug!(worker = self.index, "media worker stopped");
+    }
+
+    /// Applies queued commands without waiting; false on shutdown.
+    fn apply_commands(&mut self, commands: &Receiver<Command>) -> bool {
         loop {
             match commands.try_recv() {
-                Ok(Command::Add(leg)) => {
-                    tracing::debug!(parent: &leg.span, worker = index, local = %leg.shared.local_addr, "leg started");
-                    legs.push(*leg);
-                }
+                Ok(Command::Add(leg)) => self.add(*leg),
                 Ok(Command::SetRemote { id, remote }) => {
-                    if let Some(leg) = legs.iter_mut().find(|l| l.shared.id == id) {
+                    if let Some(leg) = self.find(id).and_then(|i| self.slots[i].as_mut()) {
                         tracing::info!(parent: &leg.span, %remote, "remote set");
                         leg.remote = Some(remote);
                         leg.latched = false;
                     }
                 }
-                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => break 'ticks,
-                Err(TryRecvError::Empty) => break,
+                Ok(Command::Bridge { a, b }) => self.bridge(a, b),
+                Ok(Command::Unbridge { id }) => {
+                    if let Some(i) = self.find(id) {
+                        self.unbridge(i);
+                    }
+                }
+                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return true,
             }
         }
-        let now = Instant::now();
-        let mut i = 0;
-        while i < legs.len() {
-            let leg = &mut legs[i];
-            let ticked = std::panic::catch_unwind(AssertUnwindSafe(|| leg.tick(now, &mut scratch)));
-            if ticked.is_err() {
-                tracing::error!(parent: &leg.span, "leg panicked in its tick; stopping it");
-            }
-            if ticked.is_err() || leg.shared.stop.load(Relaxed) {
-                let leg = legs.swap_remove(i);
-                closing.extend(leg.finish(now));
-                load.fetch_sub(1, Relaxed);
-                counters.active_legs.fetch_sub(1, Relaxed);
-            } else {
-                i += 1;
-            }
-        }
-        retry_closes(&mut closing);
+    }
 
-        deadline += tick;
-        let now = Instant::now();
-        if let Some(wait) = deadline
-            .checked_duration_since(now)
-            .filter(|d| !d.is_zero())
+    fn add(&mut self, mut leg: Leg) {
+        let slot = self.free.pop().unwrap_or(self.slots.len());
+        if slot == self.slots.len() {
+            self.slots.push(None);
+            self.free.reserve(self.slots.len());
+        }
+        match self
+            .poll
+            .registry()
+            .register(&mut leg.socket, Token(slot), Interest::READABLE)
         {
-            std::thread::sleep(wait);
-        } else {
-            counters.overruns.fetch_add(1, Relaxed);
-            if now.duration_since(deadline) > tick * MAX_CATCH_UP_TICKS {
-                deadline = now;
+            Ok(()) => leg.registered = true,
+            Err(e) => {
+                tracing::warn!(parent: &leg.span, error = %e, "cannot poll the RTP socket; reading it at each tick");
+                leg.registered = false;
+            }
+        }
+        tracing::debug!(parent: &leg.span, worker = self.index, local = %leg.shared.local_addr, "leg started");
+        self.slots[slot] = Some(leg);
+    }
+
+    /// Slot of the leg with this id (commands are rare: a scan is fine).
+    fn find(&self, id: u64) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|l| l.shared.id == id))
+    }
+
+    fn bridge(&mut self, a: u64, b: u64) {
+        let (Some(i), Some(j)) = (self.find(a), self.find(b)) else {
+            tracing::debug!(
+                worker = self.index,
+                a,
+                b,
+                "bridge of a leg that is gone; ignored"
+            );
+            return;
+        };
+        if i == j || self.slots[i].as_ref().and_then(|l| l.peer) == Some(j) {
+            return;
+        }
+        // A leg is in at most one bridge: earlier partners go back to their prompt.
+        self.unbridge(i);
+        self.unbridge(j);
+        let Some((x, y)) = pair_mut(&mut self.slots, i, j) else {
+            return;
+        };
+        if x.codec != y.codec || x.frame_samples != y.frame_samples {
+            // The engine checks this before queueing; never trust it blindly.
+            tracing::warn!(parent: &x.span, "bridge of different codecs refused");
+            return;
+        }
+        x.peer = Some(j);
+        y.peer = Some(i);
+        let x_decode = x.needs_own_audio() || y.needs_sent_audio();
+        let y_decode = y.needs_own_audio() || x.needs_sent_audio();
+        x.decode = x_decode;
+        y.decode = y_decode;
+        tracing::info!(parent: &x.span, peer = %y.shared.label, peer_local = %y.shared.local_addr, decode = x_decode, peer_decode = y_decode, "bridged");
+    }
+
+    /// Cuts slot `i`'s bridge, if any: both legs go back to their prompts.
+    fn unbridge(&mut self, i: usize) {
+        let Some(j) = self
+            .slots
+            .get(i)
+            .and_then(|s| s.as_ref())
+            .and_then(|l| l.peer)
+        else {
+            return;
+        };
+        if let Some(Some(x)) = self.slots.get_mut(i) {
+            x.leave_bridge();
+            tracing::info!(parent: &x.span, "unbridged");
+        }
+        if let Some(Some(y)) = self.slots.get_mut(j) {
+            y.leave_bridge();
+            tracing::info!(parent: &y.span, "unbridged");
+        }
+    }
+
+    /// The leg's peer slot, if that slot really holds a leg (links are kept
+    /// mutual; this only makes sure a broken link cannot starve a leg).
+    fn live_peer(&self, leg: &Leg) -> Option<usize> {
+        leg.peer
+            .filter(|&j| matches!(self.slots.get(j), Some(Some(_))))
+    }
+
+    /// A leg's socket became readable: drain it (relaying through its peer).
+    fn on_readable(&mut self, i: usize, now: Instant) {
+        let peer = match self.slots.get(i) {
+            Some(Some(leg)) => self.live_peer(leg),
+            _ => return, // a leg removed since the event was queued
+        };
+        let buf = &mut self.scratch.recv;
+        let drained = std::panic::catch_unwind(AssertUnwindSafe(|| match peer {
+            None => {
+                if let Some(Some(leg)) = self.slots.get_mut(i) {
+                    leg.drain(now, buf, None);
+                }
+            }
+            Some(j) => {
+                if let Some((leg, peer)) = pair_mut(&mut self.slots, i, j) {
+                    leg.drain(now, buf, Some(peer));
+                }
+            }
+        }));
+        if drained.is_err() {
+            self.fail(i, "leg panicked reading its socket; stopping it");
+        }
+    }
+
+    fn tick_all(&mut self, now: Instant) {
+        let force_read = self.poll_failed;
+        for i in 0..self.slots.len() {
+            let peer = match self.slots.get(i) {
+                Some(Some(leg)) => self.live_peer(leg),
+                _ => continue,
+            };
+            let s = &mut *self.scratch;
+            let slots = &mut self.slots;
+            let ticked = std::panic::catch_unwind(AssertUnwindSafe(|| match peer {
+                None => {
+                    if let Some(Some(leg)) = slots.get_mut(i) {
+                        leg.tick(now, s, force_read);
+                    }
+                }
+                Some(j) if j > i => {
+                    if let Some((a, b)) = pair_mut(slots, i, j) {
+                        tick_pair(a, b, now, s, force_read);
+                    }
+                }
+                Some(_) => {} // ticked with its peer
+            }));
+            if ticked.is_err() {
+                self.fail(i, "leg panicked in its tick; stopping it");
+                if let Some(j) = peer {
+                    self.fail(j, "bridged leg panicked in its tick; stopping it");
+                }
+            }
+        }
+        for i in 0..self.slots.len() {
+            if self.slots[i]
+                .as_ref()
+                .is_some_and(|l| l.shared.stop.load(Relaxed))
+            {
+                self.remove(i, now);
             }
         }
     }
-    // Shutdown: stop every leg and make sure each recording gets finalized.
-    let now = Instant::now();
-    for leg in legs.drain(..) {
-        closing.extend(leg.finish(now));
-        load.fetch_sub(1, Relaxed);
-        counters.active_legs.fetch_sub(1, Relaxed);
+
+    /// Marks a leg stopped after a panic; it is removed after the tick.
+    fn fail(&self, i: usize, why: &str) {
+        if let Some(Some(leg)) = self.slots.get(i) {
+            tracing::error!(parent: &leg.span, "{why}");
+            leg.shared.stop.store(true, Relaxed);
+        }
     }
-    let give_up = Instant::now() + SHUTDOWN_CLOSE_TIMEOUT;
-    while !closing.is_empty() && Instant::now() < give_up {
-        retry_closes(&mut closing);
-        std::thread::sleep(Duration::from_millis(5));
+
+    /// Takes a stopped leg out: its peer (if any) goes back to its prompt and
+    /// no longer relays into this leg's socket, which closes here.
+    fn remove(&mut self, i: usize, now: Instant) {
+        self.unbridge(i);
+        let Some(mut leg) = self.slots.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        if leg.registered {
+            let _ = self.poll.registry().deregister(&mut leg.socket);
+        }
+        self.free.push(i);
+        // Not active any more before its report can resolve.
+        self.load.fetch_sub(1, Relaxed);
+        self.counters.active_legs.fetch_sub(1, Relaxed);
+        self.closing.extend(leg.finish(now));
     }
-    tracing::debug!(worker = index, "media worker stopped");
+
+    /// Shutdown: stop every leg and make sure each recording gets finalized.
+    fn stop_all(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.slots.len() {
+            self.remove(i, now);
+        }
+        let give_up = Instant::now() + SHUTDOWN_CLOSE_TIMEOUT;
+        while !self.closing.is_empty() && Instant::now() < give_up {
+            retry_closes(&mut self.closing);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 fn retry_closes(closing: &mut Vec<(LegRecording, OnFinished)>) {

@@ -15,9 +15,15 @@ impl Speech {
     /// espeak-ng speaks `text`; sox turns it into headerless 8 kHz µ-law
     /// (what SIPp's rtp_stream sends) and back into the reference samples.
     pub fn generate(scratch: &Scratch, text: &str) -> Speech {
-        let wav = scratch.path("speech-22k.wav");
-        let ulaw = scratch.path("speech.ulaw");
-        let reference_wav = scratch.path("speech-ref.wav");
+        Self::generate_as(scratch, "speech", text)
+    }
+
+    /// As [`Speech::generate`], writing `<name>.ulaw` (SIPp scenarios name
+    /// their file: `speech.ulaw` for callers, `agent.ulaw` for agents).
+    pub fn generate_as(scratch: &Scratch, name: &str, text: &str) -> Speech {
+        let wav = scratch.path(&format!("{name}-22k.wav"));
+        let ulaw = scratch.path(&format!("{name}.ulaw"));
+        let reference_wav = scratch.path(&format!("{name}-ref.wav"));
         run_checked(
             Command::new("espeak-ng")
                 .args(["-v", "en-us", "-s", "150", "-w"])

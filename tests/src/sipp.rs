@@ -15,6 +15,17 @@ impl Sipp {
     /// `target`, in `workdir` (where `speech.ulaw` must be). `pause_ms` is the
     /// scenario's `<pause/>`.
     pub fn call(scenario: &str, target: SocketAddr, workdir: &Path, pause_ms: u64) -> Sipp {
+        Self::call_with(scenario, target, workdir, pause_ms, &[])
+    }
+
+    /// As [`Sipp::call`], with extra SIPp arguments (e.g. `-trace_msg`).
+    pub fn call_with(
+        scenario: &str,
+        target: SocketAddr,
+        workdir: &Path,
+        pause_ms: u64,
+        extra: &[&str],
+    ) -> Sipp {
         let media_port = free_udp_range(8);
         let sip_port = free_udp_range(1);
         let child = Command::new("sipp")
@@ -32,6 +43,33 @@ impl Sipp {
                 "-trace_err",
             ])
             .args(["-s", "agent"])
+            .args(extra)
+            .current_dir(workdir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sipp (Debian package sip-tester)");
+        Sipp { child: Some(child) }
+    }
+
+    /// Starts SIPp as a UAS running `scenario` for one call on `port`, in
+    /// `workdir` (where the scenario's audio file must be).
+    pub fn serve(scenario: &str, port: u16, workdir: &Path) -> Sipp {
+        let media_port = free_udp_range(8);
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(tests_dir().join("scenarios").join(scenario))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
+            .args([
+                "-m",
+                "1",
+                "-timeout",
+                "60s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_err",
+            ])
             .current_dir(workdir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

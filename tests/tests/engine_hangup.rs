@@ -122,3 +122,48 @@ async fn sigterm_ends_calls_with_bye_and_finalizes_recordings() {
         "prompt recorded"
     );
 }
+
+/// The 200 OK is retransmitted on RFC 3261 timers until an ACK; a caller that
+/// never ACKs is hung up at 64·T1 (T1 shortened to 50 ms to keep the test short).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
+    let scratch = Scratch::new("noack");
+    let engine = Engine::start(&scratch, &[("SWITCHBOARD_SIP__TIMER_T1_MS", "50".into())]);
+    let mut grpc = engine.grpc().await;
+    let mut events = grpc
+        .subscribe_events(SubscribeEventsRequest::default())
+        .await
+        .expect("subscribe")
+        .into_inner();
+
+    let messages = scratch.path("sipp-messages.log");
+    let messages_arg = messages.to_string_lossy().into_owned();
+    let sipp = Sipp::call_with(
+        "uac_pcmu_no_ack.xml",
+        engine.sip,
+        &scratch.0,
+        0,
+        &["-trace_msg", "-message_file", &messages_arg],
+    );
+    let all = events_until_ended(&mut events, Duration::from_secs(30)).await;
+    let Some(Event::Ended(ended)) = all.last().and_then(|e| e.event.clone()) else {
+        unreachable!()
+    };
+    assert_eq!(ended.reason, "ack_timeout");
+    tokio::task::spawn_blocking(move || sipp.assert_success(Duration::from_secs(20)))
+        .await
+        .expect("sipp task");
+
+    // What SIPp saw: the same 200 OK several times (T1, 2·T1, 4·T1 … apart).
+    let log = std::fs::read_to_string(&messages).expect("SIPp message log");
+    let received_200s = log
+        .split("-----------------------------------------------")
+        .filter(|m| {
+            m.contains("message received") && m.contains("SIP/2.0 200 OK") && m.contains("INVITE")
+        })
+        .count();
+    assert!(
+        received_200s >= 4,
+        "SIPp received the 200 OK only {received_200s} times:\n{log}"
+    );
+}

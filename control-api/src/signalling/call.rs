@@ -2,9 +2,11 @@
 //! lifecycle, and the events it owes the event bus.
 
 use crate::events::EventBus;
-use crate::proto::{call_event, CallEnded, CallInfo, RtpCounters};
+use crate::proto::{call_event, CallAnswered, CallEnded, CallInfo, RtpCounters};
 use media_core::{LegHandle, LegReport, LegStats, StopReceipt};
 use sip_stack::dialog::Dialog;
+use sip_stack::message::Request;
+use sip_stack::sdp::{AudioCodec, AudioOffer, SessionDescription};
 use sip_stack::transaction::ServerTxId;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -13,16 +15,24 @@ use tracing::{info, Span};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {
     RemoteBye,
+    CalleeBye,
     LocalHangup,
     Shutdown,
     AckTimeout,
     Cancelled,
+    /// The bridged-to party refused or never answered.
+    OutboundFailed,
+    /// Media could not be set up for the bridge.
+    MediaFailed,
 }
 
 impl EndReason {
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::RemoteBye => "remote_bye",
+            EndReason::CalleeBye => "callee_bye",
+            EndReason::OutboundFailed => "outbound_failed",
+            EndReason::MediaFailed => "media_failed",
             EndReason::LocalHangup => "local_hangup",
             EndReason::Shutdown => "shutdown",
             EndReason::AckTimeout => "ack_timeout",
@@ -33,6 +43,8 @@ impl EndReason {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
+    /// Waiting for the bridged-to party; the caller got 180.
+    Ringing,
     /// 200 OK sent, waiting for the ACK.
     Answered,
     /// ACK received: the dialog is confirmed.
@@ -41,48 +53,90 @@ enum State {
     Ending(EndReason),
 }
 
+/// A call: the caller's side (the engine is its UAS) and, when routing
+/// bridges it, the outbound side (the engine is its UAC).
 pub struct Call {
     pub id: String,
     /// Every log line about this call is emitted inside this span (`call_id`).
     pub span: Span,
     pub invite_tx: ServerTxId,
+    /// The caller's INVITE, kept to answer it late (bridged calls).
+    pub invite: Request,
     pub dialog: Dialog,
     pub signalling_source: SocketAddr,
+    /// Our SDP answer to the caller's offer.
+    pub answer: SessionDescription,
+    /// Published when the caller gets its 200 OK.
+    pub answered_event: CallAnswered,
+    /// The caller's codec; bridges are transparent, so it is the callee's too.
+    pub codec: AudioCodec,
+    pub outbound: Option<Outbound>,
     from: String,
     to: String,
     leg: LegHandle,
     state: State,
     started_at: SystemTime,
-    answered_at: Instant,
+    answered_at: Option<Instant>,
     /// RTP counters already added to the global metrics.
     reported: LegStats,
+}
+
+/// The bridged-to side of a call.
+pub struct Outbound {
+    pub call_id: String,
+    pub invite: Request,
+    pub dest: SocketAddr,
+    pub offer: AudioOffer,
+    pub leg: LegHandle,
+    /// Set by the first 2xx; in-dialog requests to the callee use it.
+    pub dialog: Option<Dialog>,
+    /// The ACK sent for the 2xx, resent if the 2xx is retransmitted.
+    pub ack: Option<(Vec<u8>, SocketAddr)>,
 }
 
 pub struct NewCall {
     pub id: String,
     pub span: Span,
     pub invite_tx: ServerTxId,
+    pub invite: Request,
     pub dialog: Dialog,
     pub signalling_source: SocketAddr,
+    pub answer: SessionDescription,
+    pub answered_event: CallAnswered,
+    pub codec: AudioCodec,
+    pub outbound: Option<Outbound>,
     pub from: String,
     pub to: String,
     pub leg: LegHandle,
 }
 
 impl Call {
+    /// A call the engine answers itself (200 OK already sent).
     pub fn answered(new: NewCall) -> Call {
+        let mut call = Call::ringing(new);
+        call.mark_answered();
+        call
+    }
+
+    /// A call waiting for its outbound side to answer.
+    pub fn ringing(new: NewCall) -> Call {
         Call {
             id: new.id,
             span: new.span,
             invite_tx: new.invite_tx,
+            invite: new.invite,
             dialog: new.dialog,
             signalling_source: new.signalling_source,
+            answer: new.answer,
+            answered_event: new.answered_event,
+            codec: new.codec,
+            outbound: new.outbound,
             from: new.from,
             to: new.to,
             leg: new.leg,
-            state: State::Answered,
+            state: State::Ringing,
             started_at: SystemTime::now(),
-            answered_at: Instant::now(),
+            answered_at: None,
             reported: LegStats::default(),
         }
     }
@@ -95,6 +149,17 @@ impl Call {
         matches!(self.state, State::Ending(_))
     }
 
+    pub fn is_ringing(&self) -> bool {
+        self.state == State::Ringing
+    }
+
+    pub fn mark_answered(&mut self) {
+        if self.state == State::Ringing {
+            self.state = State::Answered;
+            self.answered_at = Some(Instant::now());
+        }
+    }
+
     pub fn on_ack(&mut self) {
         if self.state == State::Answered {
             self.state = State::Confirmed;
@@ -103,20 +168,23 @@ impl Call {
         }
     }
 
-    /// Marks the call as ending and asks the media worker to stop the leg.
-    /// `None` when it was already ending.
-    pub fn begin_ending(&mut self, reason: EndReason) -> Option<StopReceipt> {
+    /// Marks the call as ending and asks the media workers to stop its legs
+    /// (the caller's receipt first). `None` when it was already ending.
+    pub fn begin_ending(&mut self, reason: EndReason) -> Option<Vec<StopReceipt>> {
         if self.is_ending() {
             return None;
         }
         self.state = State::Ending(reason);
         self.span
             .in_scope(|| info!(reason = reason.as_str(), "call ending"));
-        Some(self.leg.stop())
+        let mut receipts = vec![self.leg.stop()];
+        receipts.extend(self.outbound.as_ref().map(|o| o.leg.stop()));
+        Some(receipts)
     }
 
     pub fn info(&self) -> CallInfo {
         let state = match self.state {
+            State::Ringing => "ringing",
             State::Answered | State::Confirmed => "answered",
             State::Ending(_) => "ending",
         };
@@ -154,7 +222,10 @@ impl Call {
             .and_then(|r| r.recording.as_ref())
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        let duration_ms = self.answered_at.elapsed().as_millis() as u64;
+        let duration_ms = self
+            .answered_at
+            .map(|t| t.elapsed().as_millis() as u64)
+            .unwrap_or_default();
         self.span.in_scope(|| {
             info!(
                 reason = reason.as_str(),

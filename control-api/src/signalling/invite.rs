@@ -59,19 +59,26 @@ impl Signalling {
             return self.reject(tx, &req, 488, "Not Acceptable Here");
         };
 
-        let mut spec = LegSpec {
-            label: call_id.clone(),
-            codec,
-            payload_type: negotiated.payload_type,
-            ptime_ms: negotiated.ptime_ms,
-            remote: Some(negotiated.remote_rtp),
-            telephone_event_pt: negotiated.telephone_event_pt,
-            prompt: self.prompt(),
-            record_to: self.recording_path(&call_id),
-            taps: Vec::new(),
+        let bridge_to = self.config.routing.bridge_target();
+        let mut spec = LegSpec::new(call_id.clone(), codec);
+        spec.payload_type = negotiated.payload_type;
+        spec.ptime_ms = negotiated.ptime_ms;
+        spec.remote = Some(negotiated.remote_rtp);
+        spec.telephone_event_pt = negotiated.telephone_event_pt;
+        // A bridged caller hears the other party, not our prompt.
+        spec.prompt = if bridge_to.is_some() {
+            Prompt::Silence
+        } else {
+            self.prompt()
         };
-        if let Some(sink) = self.start_audio_fork(&call_id, &span) {
+        spec.record_to = self.recording_path(&call_id);
+        if let Some(sink) = self.start_audio_fork(&call_id, "caller", &span) {
             spec.taps.push((TapDirection::Inbound, sink));
+        }
+        if bridge_to.is_some() {
+            if let Some(sink) = self.start_audio_fork(&call_id, "agent", &span) {
+                spec.taps.push((TapDirection::Outbound, sink));
+            }
         }
         let leg = match self.media.create_leg(spec) {
             Ok(leg) => leg,
@@ -90,19 +97,29 @@ impl Signalling {
                 return self.reject(tx, &req, 500, "Server Internal Error");
             }
         };
-
         let local_tag = generate_tag();
         let Some(dialog) = Dialog::new_uas(&req, &local_tag, &self.me.contact) else {
             leg.stop();
             return self.reject(tx, &req, 400, "Bad Request");
         };
+        let outbound = match bridge_to {
+            Some(target) => {
+                match self.start_outbound(&call_id, &req, &leg, &negotiated, codec, target) {
+                    Ok(out) => Some(out),
+                    Err((status, reason)) => {
+                        leg.stop();
+                        return self.reject(tx, &req, status, reason);
+                    }
+                }
+            }
+            None => None,
+        };
+
         // The transaction layer already sent 100 Trying on arrival.
         let mut ringing = Response::for_request(&req, 180, "Ringing");
         ringing.set_to_tag(&local_tag);
         ringing.headers.set("Contact", self.me.contact.clone());
         self.respond(tx, ringing);
-        let ok = self.ok_with_sdp(&req, &local_tag, &answer);
-        self.respond(tx, ok);
 
         let from = req.headers.get("From").unwrap_or_default().to_owned();
         let to = req.headers.get("To").unwrap_or_default().to_owned();
@@ -115,52 +132,80 @@ impl Signalling {
                 transport: "udp".into(),
             }),
         );
-        self.bus.publish(
-            &call_id,
-            call_event::Event::Answered(CallAnswered {
-                codec: negotiated.codec_name().into(),
-                local_rtp: local_rtp.to_string(),
-                remote_rtp: negotiated.remote_rtp.to_string(),
-            }),
-        );
-        info!(codec = negotiated.codec_name(), %local_rtp, remote_rtp = %negotiated.remote_rtp, "call answered");
-        metrics::counter!("switchboard_calls_answered_total").increment(1);
+        let answered_event = CallAnswered {
+            codec: negotiated.codec_name().into(),
+            local_rtp: local_rtp.to_string(),
+            remote_rtp: negotiated.remote_rtp.to_string(),
+        };
+        let bridged = outbound.is_some();
+        if !bridged {
+            let mut ok = Response::for_request(&req, 200, "OK");
+            ok.set_to_tag(&local_tag);
+            let ok = self.ok_with_sdp(ok, &answer);
+            self.respond(tx, ok);
+            self.bus.publish(
+                &call_id,
+                call_event::Event::Answered(answered_event.clone()),
+            );
+            info!(codec = negotiated.codec_name(), %local_rtp, remote_rtp = %negotiated.remote_rtp, "call answered");
+            metrics::counter!("switchboard_calls_answered_total").increment(1);
+        }
         drop(_entered);
-        let call = Call::answered(NewCall {
+        let new = NewCall {
             id: call_id.clone(),
             span,
             invite_tx: tx,
+            invite: req,
             dialog,
             signalling_source: source,
+            answer,
+            answered_event,
+            codec: negotiated.codec,
+            outbound,
             from,
             to,
             leg,
-        });
+        };
+        let call = if bridged {
+            Call::ringing(new)
+        } else {
+            Call::answered(new)
+        };
         self.calls.insert(call_id, call);
         metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
     }
 
-    /// A re-INVITE in an existing dialog: renegotiate (same codec and port),
+    /// A re-INVITE in an existing dialog, from the caller or the bridged-to
+    /// party: same codec and port (the leg and any bridge stay as they are),
     /// follow a moved remote address, answer 200 with our SDP.
     pub(super) fn on_reinvite(&mut self, tx: ServerTxId, req: Request) {
-        let call_id = req.call_id().unwrap_or_default().to_owned();
-        let codecs = self.codec_preference();
-        let rtp_ip = self.config.server.listen_ip;
-        let Some(call) = self.calls.get(&call_id).filter(|c| c.dialog.matches(&req)) else {
+        let call_id = req.call_id().unwrap_or_default();
+        let caller = self.calls.get(call_id).filter(|c| c.dialog.matches(&req));
+        let callee = self
+            .outbound_ids
+            .get(call_id)
+            .and_then(|owner| self.calls.get(owner))
+            .and_then(|c| c.outbound.as_ref())
+            .filter(|o| o.dialog.as_ref().is_some_and(|d| d.matches(&req)));
+        let found = match (caller, callee) {
+            (Some(c), _) => Some((c.span.clone(), c.leg().clone(), c.codec)),
+            (None, Some(o)) => Some((tracing::Span::current(), o.leg.clone(), o.offer.codec)),
+            (None, None) => None,
+        };
+        let Some((span, leg, codec)) = found else {
             return self.reject(tx, &req, 481, "Call/Transaction Does Not Exist");
         };
-        let local_port = call.leg().local_addr().port();
-        let local_tag = call.dialog.local_tag.clone();
+        let rtp_ip = self.config.server.listen_ip;
+        let port = leg.local_addr().port();
         let answer = parse_offer(&req).ok().and_then(|offer| {
-            sdp::answer_audio(&offer, &codecs, rtp_ip, local_port, rand_session_id()).ok()
+            sdp::answer_audio(&offer, &[codec], rtp_ip, port, rand_session_id()).ok()
         });
         let Some((answer, negotiated)) = answer else {
             return self.reject(tx, &req, 488, "Not Acceptable Here");
         };
-        call.span
-            .in_scope(|| info!(remote_rtp = %negotiated.remote_rtp, "re-INVITE accepted"));
-        call.leg().set_remote(negotiated.remote_rtp);
-        let ok = self.ok_with_sdp(&req, &local_tag, &answer);
+        span.in_scope(|| info!(remote_rtp = %negotiated.remote_rtp, "re-INVITE accepted"));
+        leg.set_remote(negotiated.remote_rtp);
+        let ok = self.ok_with_sdp(Response::for_request(&req, 200, "OK"), &answer);
         self.respond(tx, ok);
     }
 
@@ -170,9 +215,8 @@ impl Signalling {
         self.respond(tx, resp);
     }
 
-    fn ok_with_sdp(&self, req: &Request, local_tag: &str, answer: &SessionDescription) -> Response {
-        let mut ok = Response::for_request(req, 200, "OK");
-        ok.set_to_tag(local_tag);
+    /// Completes a 200 OK to an INVITE with our Contact and SDP answer.
+    pub(super) fn ok_with_sdp(&self, mut ok: Response, answer: &SessionDescription) -> Response {
         ok.headers.set("Contact", self.me.contact.clone());
         ok.headers
             .set("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
@@ -217,7 +261,12 @@ impl Signalling {
     }
 
     /// Starts streaming the caller's audio to the configured audio fork, if any.
-    fn start_audio_fork(&self, call_id: &str, span: &tracing::Span) -> Option<Box<dyn TapSink>> {
+    fn start_audio_fork(
+        &self,
+        call_id: &str,
+        channel: &str,
+        span: &tracing::Span,
+    ) -> Option<Box<dyn TapSink>> {
         let url = &self.config.asr.fork_url;
         if url.is_empty() {
             return None;
@@ -225,7 +274,7 @@ impl Signalling {
         let (sink, frames) = asr_bridge::tap_channel(TAP_QUEUE_FRAMES);
         let info = StreamInfo {
             call_id: call_id.to_owned(),
-            channel: "caller".into(),
+            channel: channel.into(),
             sample_rate: TAP_RATE,
             encoding: "linear16",
         };

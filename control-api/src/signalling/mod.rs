@@ -14,6 +14,8 @@
 
 mod call;
 mod invite;
+mod outbound;
+mod teardown;
 
 use crate::config::Config;
 use crate::events::EventBus;
@@ -21,7 +23,7 @@ use crate::proto::CallInfo;
 use call::{Call, EndReason};
 use media_core::{LegReport, MediaEngine};
 use sip_stack::message::{Method, Request, Response};
-use sip_stack::transaction::{ClientTxId, Endpoint, Output, TimerConfig, TxEvent, TxId};
+use sip_stack::transaction::{ClientTxId, Endpoint, Output, TimerConfig, TxEvent};
 use sip_stack::transport::UdpTransport;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -48,6 +50,14 @@ pub enum Command {
 pub enum HangupError {
     #[error("no call with id {0}")]
     NotFound(String),
+}
+
+/// What one of our client transactions is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientPurpose {
+    OutboundInvite,
+    Bye,
+    Cancel,
 }
 
 /// Reports from helper tasks back into the loop.
@@ -118,8 +128,10 @@ pub struct Signalling {
     recordings_dir: Option<PathBuf>,
     me: LocalIdentity,
     calls: HashMap<String, Call>,
-    /// Our own requests (BYE) in flight, and the call that sent them.
-    client_txs: HashMap<ClientTxId, String>,
+    /// Our own requests in flight: the call that sent each, and why.
+    client_txs: HashMap<ClientTxId, (String, ClientPurpose)>,
+    /// Call-IDs of outbound (bridged-to) dialogs → the call they belong to.
+    outbound_ids: HashMap<String, String>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
@@ -144,7 +156,10 @@ impl Signalling {
             contact: format!("<sip:switchboard@{sent_by}>"),
             sent_by,
         };
-        let mut endpoint = Endpoint::new(TimerConfig::default());
+        let mut endpoint = Endpoint::new(TimerConfig {
+            t1: Duration::from_millis(config.sip.timer_t1_ms),
+            ..TimerConfig::default()
+        });
         endpoint.set_max_transactions(config.sip.max_transactions);
         let (commands, command_rx) = mpsc::channel(256);
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
@@ -159,6 +174,7 @@ impl Signalling {
             me,
             calls: HashMap::new(),
             client_txs: HashMap::new(),
+            outbound_ids: HashMap::new(),
             internal_tx,
             internal_rx,
             shutdown: None,
@@ -270,12 +286,7 @@ impl Signalling {
             }
             TxEvent::Response { tx, response } => self.on_response(tx, response),
             TxEvent::Timeout { tx } => self.on_timeout(tx),
-            TxEvent::Cancelled { invite_tx } => {
-                let found = self.calls.values().find(|c| c.invite_tx == invite_tx);
-                if let Some(id) = found.map(|c| c.id.clone()) {
-                    self.end_call(&id, EndReason::Cancelled);
-                }
-            }
+            TxEvent::Cancelled { invite_tx } => self.on_cancelled(invite_tx),
         }
     }
 
@@ -296,7 +307,9 @@ impl Signalling {
                 self.respond(tx, ok);
             }
             (Method::Info, true) => {
-                let known = req.call_id().is_some_and(|id| self.calls.contains_key(id));
+                let known = req.call_id().is_some_and(|id| {
+                    self.calls.contains_key(id) || self.outbound_ids.contains_key(id)
+                });
                 let resp = if known {
                     Response::for_request(&req, 200, "OK")
                 } else {
@@ -308,46 +321,6 @@ impl Signalling {
                 let mut resp = Response::for_request(&req, 405, "Method Not Allowed");
                 self.add_capabilities(&mut resp);
                 self.respond(tx, resp);
-            }
-        }
-    }
-
-    fn on_bye(&mut self, tx: sip_stack::transaction::ServerTxId, req: Request) {
-        let call_id = req.call_id().unwrap_or_default().to_owned();
-        let matched = self
-            .calls
-            .get(&call_id)
-            .is_some_and(|c| c.dialog.matches(&req));
-        if !matched {
-            let resp = Response::for_request(&req, 481, "Call/Transaction Does Not Exist");
-            self.respond(tx, resp);
-            return;
-        }
-        self.respond(tx, Response::for_request(&req, 200, "OK"));
-        self.end_call(&call_id, EndReason::RemoteBye);
-    }
-
-    fn on_response(&mut self, tx: ClientTxId, response: Response) {
-        if response.status < 200 {
-            return;
-        }
-        if let Some(call_id) = self.client_txs.remove(&tx) {
-            debug!(call_id = %call_id, status = response.status, "BYE answered");
-        }
-    }
-
-    fn on_timeout(&mut self, tx: TxId) {
-        match tx {
-            TxId::Client(id) => {
-                if let Some(call_id) = self.client_txs.remove(&id) {
-                    warn!(call_id = %call_id, "no answer to our BYE");
-                }
-            }
-            TxId::Server(id) => {
-                let found = self.calls.values().find(|c| c.invite_tx == id);
-                if let Some(call_id) = found.map(|c| c.id.clone()) {
-                    self.hangup(&call_id, EndReason::AckTimeout);
-                }
             }
         }
     }
@@ -382,44 +355,19 @@ impl Signalling {
         match internal {
             Internal::LegStopped { call_id, report } => {
                 if let Some(call) = self.calls.remove(&call_id) {
+                    if let Some(out) = &call.outbound {
+                        self.outbound_ids.remove(&out.call_id);
+                    }
+                    // Our outbound INVITE transaction may linger (RFC 6026);
+                    // BYEs stay tracked so shutdown waits for their answers.
+                    self.client_txs.retain(|_, (id, why)| {
+                        id != &call_id || *why != ClientPurpose::OutboundInvite
+                    });
                     call.finish(report, &self.bus);
                     metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
                 }
             }
         }
-    }
-
-    /// Ends our side of the call with a BYE (when answered), then stops its media.
-    fn hangup(&mut self, call_id: &str, reason: EndReason) {
-        let Some(call) = self.calls.get_mut(call_id) else {
-            return;
-        };
-        if call.is_ending() {
-            return;
-        }
-        let bye = call.dialog.new_request(Method::Bye, &self.me.sent_by);
-        let dest = sip_stack::dialog::request_destination(&call.dialog.remote_target)
-            .unwrap_or(call.signalling_source);
-        call.span.in_scope(|| info!(%dest, ?reason, "sending BYE"));
-        let tx = self.endpoint.send_request(Instant::now(), bye, dest);
-        self.client_txs.insert(tx, call_id.to_owned());
-        self.end_call(call_id, reason);
-    }
-
-    /// Stops the call's media; the call leaves the table once its recording is final.
-    fn end_call(&mut self, call_id: &str, reason: EndReason) {
-        let Some(call) = self.calls.get_mut(call_id) else {
-            return;
-        };
-        let Some(receipt) = call.begin_ending(reason) else {
-            return;
-        };
-        let internal = self.internal_tx.clone();
-        let call_id = call_id.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let report = receipt.wait(Duration::from_secs(5));
-            let _ = internal.send(Internal::LegStopped { call_id, report });
-        });
     }
 
     fn respond(&mut self, tx: sip_stack::transaction::ServerTxId, response: Response) {

@@ -142,7 +142,7 @@ fn ptime(offer: &SessionDescription, m: &MediaDescription) -> u32 {
 }
 
 /// Negotiates one offered audio stream; `Ok(None)` when no codec matches.
-fn negotiate(
+pub(super) fn negotiate(
     offer: &SessionDescription,
     m: &MediaDescription,
     supported: &[AudioCodec],
@@ -182,7 +182,7 @@ fn negotiate(
     }))
 }
 
-fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription {
+pub(super) fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription {
     let mut formats = vec![n.payload_type.to_string()];
     let mut rtpmap = format!(
         "{} {}/{}",
@@ -274,8 +274,18 @@ pub fn answer_audio(
         None if saw_audio => return Err(SdpError::NoCommonCodec),
         None => return Err(SdpError::NoAudio),
     };
+    let answer = session(local_ip, session_id, media);
+    Ok((answer, negotiated))
+}
+
+/// A session with our origin and connection around `media`.
+pub(super) fn session(
+    local_ip: IpAddr,
+    session_id: u64,
+    media: Vec<MediaDescription>,
+) -> SessionDescription {
     let connection = Connection::new(local_ip);
-    let answer = SessionDescription {
+    SessionDescription {
         origin: Origin {
             username: "switchboard".into(),
             session_id: session_id.to_string(),
@@ -291,6 +301,5 @@ pub fn answer_audio(
         attributes: Vec::new(),
         other: Vec::new(),
         media,
-    };
-    Ok((answer, negotiated))
+    }
 }

@@ -6,8 +6,10 @@
 //! would miss. Lines may end in CRLF or LF; output always uses CRLF.
 
 mod answer;
+mod offer;
 
 pub use answer::{answer_audio, AudioCodec, Direction, NegotiatedAudio};
+pub use offer::{accept_answer, offer_audio, AudioOffer};
 
 use std::fmt;
 use std::net::IpAddr;

@@ -1,0 +1,288 @@
+//! The bridged-to side of a call: the engine as UAC (RFC 3261 §13.2).
+//!
+//! When `routing.bridge_to` is set, a caller's INVITE gets a 180 and an
+//! outbound INVITE goes to the target with our offer for a second media leg
+//! on the same worker. The callee's 2xx is ACKed, its answer sets where that
+//! leg sends, the two legs are bridged, and only then does the caller get
+//! its 200 OK. A refusal or no answer is passed back to the caller.
+
+use super::call::{EndReason, Outbound};
+use super::{ClientPurpose, Signalling};
+use crate::proto::call_event;
+use media_core::{Codec, LegHandle, LegSpec, Prompt};
+use sip_stack::dialog::Dialog;
+use sip_stack::message::{
+    generate_branch, generate_call_id, generate_tag, name_addr_uri, Method, Request, Response,
+};
+use sip_stack::sdp::{self, AudioOffer, NegotiatedAudio, SessionDescription};
+use sip_stack::transaction::ClientTxId;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::{info, warn};
+
+impl Signalling {
+    /// Opens the outbound leg and sends its INVITE. Err: what to answer the caller.
+    pub(super) fn start_outbound(
+        &mut self,
+        call_id: &str,
+        caller_invite: &Request,
+        caller_leg: &LegHandle,
+        negotiated: &NegotiatedAudio,
+        codec: Codec,
+        target: SocketAddr,
+    ) -> Result<Outbound, (u16, &'static str)> {
+        let max_forwards = match caller_invite.headers.get("Max-Forwards") {
+            Some(v) => v.trim().parse::<u32>().map_err(|_| (400, "Bad Request"))?,
+            None => 70,
+        };
+        if max_forwards == 0 {
+            return Err((483, "Too Many Hops"));
+        }
+        let mut spec = LegSpec::new(call_id, codec);
+        spec.payload_type = negotiated.payload_type;
+        spec.ptime_ms = negotiated.ptime_ms;
+        spec.telephone_event_pt = negotiated.telephone_event_pt;
+        spec.prompt = Prompt::Silence;
+        spec.colocate_with = Some(caller_leg.clone());
+        let leg = self.media.create_leg(spec).map_err(|e| {
+            warn!(error = %e, "no media leg for the outbound side");
+            (503, "Service Unavailable")
+        })?;
+        let offer = AudioOffer {
+            codec: negotiated.codec,
+            payload_type: negotiated.payload_type,
+            telephone_event_pt: negotiated.telephone_event_pt,
+            ptime_ms: negotiated.ptime_ms,
+        };
+        let rtp_ip = self.config.server.listen_ip;
+        let sdp = sdp::offer_audio(&offer, rtp_ip, leg.local_addr().port(), session_id());
+
+        let user = uri_user(&caller_invite.uri).unwrap_or("switchboard");
+        let from_user = caller_invite
+            .headers
+            .get("From")
+            .and_then(name_addr_uri)
+            .and_then(uri_user)
+            .unwrap_or("switchboard");
+        let target_uri = format!("sip:{user}@{target}");
+        let outbound_call_id = generate_call_id(&self.me.sent_by);
+        let mut invite = Request::new(Method::Invite, target_uri.clone());
+        let h = &mut invite.headers;
+        let sent_by = &self.me.sent_by;
+        h.push(
+            "Via",
+            format!("SIP/2.0/UDP {sent_by};branch={};rport", generate_branch()),
+        );
+        h.push("Max-Forwards", (max_forwards - 1).min(70).to_string());
+        h.push(
+            "From",
+            format!("<sip:{from_user}@{sent_by}>;tag={}", generate_tag()),
+        );
+        h.push("To", format!("<{target_uri}>"));
+        h.push("Call-ID", outbound_call_id.clone());
+        h.push("CSeq", "1 INVITE");
+        h.push("Contact", self.me.contact.clone());
+        h.push("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+        h.push("Content-Type", "application/sdp");
+        invite.body = sdp.to_string().into_bytes().into();
+
+        info!(%target, outbound_call_id = %outbound_call_id, "bridging: INVITE to the target");
+        let invite_tx = self
+            .endpoint
+            .send_request(Instant::now(), invite.clone(), target);
+        self.client_txs.insert(
+            invite_tx,
+            (call_id.to_owned(), ClientPurpose::OutboundInvite),
+        );
+        self.outbound_ids
+            .insert(outbound_call_id.clone(), call_id.to_owned());
+        Ok(Outbound {
+            call_id: outbound_call_id,
+            invite,
+            dest: target,
+            offer,
+            leg,
+            dialog: None,
+            ack: None,
+        })
+    }
+
+    /// Routes a response to one of our client transactions.
+    pub(super) fn on_response(&mut self, tx: ClientTxId, response: Response) {
+        match self.client_txs.get(&tx) {
+            Some((call_id, ClientPurpose::OutboundInvite)) => {
+                let call_id = call_id.clone();
+                self.on_outbound_response(&call_id, tx, response);
+            }
+            Some(_) => self.on_request_answered(tx, response.status),
+            None => {}
+        }
+    }
+
+    fn on_outbound_response(&mut self, call_id: &str, tx: ClientTxId, response: Response) {
+        match response.status {
+            100..=199 => {}
+            200..=299 => self.on_outbound_answered(call_id, response),
+            status => {
+                self.client_txs.remove(&tx);
+                let passed = if (400..500).contains(&status) || status >= 600 {
+                    (status, response.reason.clone())
+                } else {
+                    (480, "Temporarily Unavailable".to_owned())
+                };
+                if let Some(call) = self.calls.get(call_id) {
+                    call.span
+                        .in_scope(|| info!(status, "bridged-to party refused the call"));
+                }
+                self.fail_outbound(call_id, passed.0, &passed.1);
+            }
+        }
+    }
+
+    /// A 2xx from the callee: ACK it, point the leg at its media, bridge, answer the caller.
+    fn on_outbound_answered(&mut self, call_id: &str, response: Response) {
+        let sent_by = self.me.sent_by.clone();
+        let contact = self.me.contact.clone();
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let span = call.span.clone();
+        let _entered = span.enter();
+        let ending = call.is_ending();
+        let caller_leg = call.leg().clone();
+        let Some(out) = call.outbound.as_mut() else {
+            return;
+        };
+        if let Some((ack, dest)) = &out.ack {
+            // A retransmitted 2xx: our ACK was lost (RFC 3261 §13.2.2.4).
+            self.endpoint.send_stateless(*dest, ack.clone());
+            return;
+        }
+        let Some(mut dialog) = Dialog::new_uac(&out.invite, &response, &contact) else {
+            warn!("2xx without the headers a dialog needs; releasing the call");
+            drop(_entered);
+            return self.fail_outbound(call_id, 502, "Bad Gateway");
+        };
+        let dest =
+            sip_stack::dialog::request_destination(&dialog.remote_target).unwrap_or(out.dest);
+        let ack = dialog.new_request(Method::Ack, &sent_by).to_bytes();
+        self.endpoint.send_stateless(dest, ack.clone());
+        out.ack = Some((ack, dest));
+        out.dialog = Some(dialog);
+
+        let media =
+            parse_sdp(&response.body).and_then(|sdp| sdp::accept_answer(&sdp, &out.offer).ok());
+        let bridged = match media {
+            Some(n) => {
+                out.leg.set_remote(n.remote_rtp);
+                self.media
+                    .bridge(&caller_leg, &out.leg)
+                    .map_err(|e| e.to_string())
+            }
+            None => Err("the callee's SDP answer is not usable".to_owned()),
+        };
+        if ending {
+            drop(_entered);
+            return self.release_answered_outbound(call_id);
+        }
+        if let Err(why) = bridged {
+            warn!(%why, "bridge failed; releasing both sides");
+            drop(_entered);
+            self.release_answered_outbound(call_id);
+            return self.fail_call(
+                call_id,
+                500,
+                "Server Internal Error",
+                EndReason::MediaFailed,
+            );
+        }
+        let mut ok = Response::for_request(&call.invite, 200, "OK");
+        ok.set_to_tag(&call.dialog.local_tag);
+        let answer = call.answer.clone();
+        let answered_event = call.answered_event.clone();
+        call.mark_answered();
+        let invite_tx = call.invite_tx;
+        info!("bridged: answering the caller");
+        drop(_entered);
+        let ok = self.ok_with_sdp(ok, &answer);
+        self.respond(invite_tx, ok);
+        self.bus
+            .publish(call_id, call_event::Event::Answered(answered_event));
+        metrics::counter!("switchboard_calls_answered_total").increment(1);
+    }
+
+    /// BYE to a callee whose 2xx we just ACKed but no longer want.
+    fn release_answered_outbound(&mut self, call_id: &str) {
+        let sent_by = self.me.sent_by.clone();
+        let Some(out) = self
+            .calls
+            .get_mut(call_id)
+            .and_then(|c| c.outbound.as_mut())
+        else {
+            return;
+        };
+        let Some(dialog) = out.dialog.as_mut() else {
+            return;
+        };
+        let bye = dialog.new_request(Method::Bye, &sent_by);
+        let dest =
+            sip_stack::dialog::request_destination(&dialog.remote_target).unwrap_or(out.dest);
+        out.dialog = None;
+        let tx = self.endpoint.send_request(Instant::now(), bye, dest);
+        self.client_txs
+            .insert(tx, (call_id.to_owned(), ClientPurpose::Bye));
+    }
+
+    /// The callee refused or never answered: tell the caller, end the call.
+    pub(super) fn fail_outbound(&mut self, call_id: &str, status: u16, reason: &str) {
+        self.fail_call(call_id, status, reason, EndReason::OutboundFailed);
+    }
+
+    fn fail_call(&mut self, call_id: &str, status: u16, reason: &str, why: EndReason) {
+        let Some(call) = self.calls.get(call_id) else {
+            return;
+        };
+        if call.is_ringing() {
+            let resp = Response::for_request(&call.invite, status, reason);
+            let tx = call.invite_tx;
+            self.respond(tx, resp);
+        }
+        self.end_call(call_id, why);
+    }
+}
+
+fn parse_sdp(body: &[u8]) -> Option<SessionDescription> {
+    SessionDescription::parse(std::str::from_utf8(body).ok()?).ok()
+}
+
+/// The user part of a SIP URI: `sip:alice@host` → `alice`.
+fn uri_user(uri: &str) -> Option<&str> {
+    let rest = uri.split_once(':')?.1;
+    let (user, _) = rest.split_once('@')?;
+    let user = user.split(';').next()?;
+    let safe = !user.is_empty()
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()+%".contains(&b));
+    safe.then_some(user)
+}
+
+pub(super) fn session_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_user;
+
+    #[test]
+    fn uri_user_is_taken_only_when_safe() {
+        assert_eq!(uri_user("sip:bench-1-7@127.0.0.1:5060"), Some("bench-1-7"));
+        assert_eq!(uri_user("sip:+15551234;npdi@carrier"), Some("+15551234"));
+        assert_eq!(uri_user("sip:127.0.0.1"), None);
+        assert_eq!(uri_user("sip:a\r\nX: y@host"), None);
+    }
+}

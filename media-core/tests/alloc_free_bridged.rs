@@ -1,0 +1,137 @@
+//! The bridged media path must not allocate either: packets relayed in the
+//! wakeup they arrive in, and pairs ticking together with decoding, taps
+//! and the frame exchange between the two legs.
+//!
+//! The work happens on the engine's worker thread, so this counts
+//! allocations of every thread except the test's own (which builds packets
+//! and checks them). Its own binary, with a single test, so no other test
+//! runs alongside; the engine's other threads (the recorder writer, idle
+//! here since nothing records) must stay quiet too.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use common::*;
+use media_core::rtp::RtpWriter;
+use media_core::{Codec, LegHandle, LegSpec, MediaEngine, Prompt, TapDirection, TapFrame};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Set on the test thread: its own allocations are not the engine's.
+    static EXCLUDED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if !EXCLUDED.try_with(Cell::get).unwrap_or(false) {
+        ALLOCS.fetch_add(1, Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Relays `rounds` packets each way between the two far ends, 1 ms apart,
+/// so the worker also runs many ticks meanwhile.
+fn exchange(fa: &UdpSocket, a: SocketAddr, fb: &UdpSocket, b: SocketAddr, rounds: usize) {
+    let mut wa = RtpWriter::with_initial(0, 160, 0xa, 1, 0);
+    let mut wb = RtpWriter::with_initial(0, 160, 0xb, 1, 0);
+    let (mut pkt, mut buf) = ([0u8; 200], [0u8; 1500]);
+    for k in 0..rounds {
+        for (w, from, to, at) in [(&mut wa, fa, a, fb), (&mut wb, fb, b, fa)] {
+            let frame = pcmu_tone_frame(700.0, k);
+            let n = w.write(&frame, &mut pkt).unwrap();
+            from.send_to(&pkt[..n], to).unwrap();
+            let (len, _) = at.recv_from(&mut buf).expect("relayed");
+            assert_eq!(&buf[..len], &pkt[..n]);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn pair(
+    engine: &MediaEngine,
+    fa: &UdpSocket,
+    fb: &UdpSocket,
+    taps: Option<[crossbeam_channel::Sender<TapFrame>; 2]>,
+) -> (LegHandle, LegHandle) {
+    let mut sa = LegSpec::new("alloc-a", Codec::Pcmu);
+    sa.remote = Some(fa.local_addr().unwrap());
+    sa.prompt = Prompt::Silence;
+    if let Some([inbound, outbound]) = taps {
+        sa.taps.push((TapDirection::Inbound, Box::new(inbound)));
+        sa.taps.push((TapDirection::Outbound, Box::new(outbound)));
+    }
+    let a = engine.create_leg(sa).unwrap();
+    let mut sb = LegSpec::new("alloc-b", Codec::Pcmu);
+    sb.remote = Some(fb.local_addr().unwrap());
+    sb.prompt = Prompt::Silence;
+    sb.colocate_with = Some(a.clone());
+    let b = engine.create_leg(sb).unwrap();
+    engine.bridge(&a, &b).unwrap();
+    // Drop the (silent) prompt packets sent before the bridge took effect.
+    std::thread::sleep(Duration::from_millis(30));
+    collect_for(fa, Duration::from_millis(30));
+    collect_for(fb, Duration::from_millis(30));
+    (a, b)
+}
+
+#[test]
+fn bridged_forwarding_and_ticks_do_not_allocate() {
+    EXCLUDED.with(|e| e.set(true));
+    let engine = engine(35_000, 1);
+    let (fa, fb) = (far_end(), far_end());
+
+    // Pure relay: nothing needs decoded audio.
+    let (a, b) = pair(&engine, &fa, &fb, None);
+    exchange(&fa, a.local_addr(), &fb, b.local_addr(), 50); // warm-up
+    std::thread::sleep(Duration::from_millis(60));
+    let before = ALLOCS.load(Relaxed);
+    exchange(&fa, a.local_addr(), &fb, b.local_addr(), 300);
+    let relay_allocs = ALLOCS.load(Relaxed) - before;
+    a.stop();
+    b.stop().wait(Duration::from_secs(2)).expect("report");
+
+    // Both sides decoded: A's inbound and outbound taps need both legs'
+    // audio every tick (jitter buffer, codec, resampler, frame exchange).
+    let (tin, rin) = crossbeam_channel::bounded(2_000);
+    let (tout, rout) = crossbeam_channel::bounded(2_000);
+    let (a, b) = pair(&engine, &fa, &fb, Some([tin, tout]));
+    exchange(&fa, a.local_addr(), &fb, b.local_addr(), 50);
+    std::thread::sleep(Duration::from_millis(100));
+    let before = ALLOCS.load(Relaxed);
+    exchange(&fa, a.local_addr(), &fb, b.local_addr(), 300);
+    let decoded_allocs = ALLOCS.load(Relaxed) - before;
+    let (tapped_in, tapped_out) = (rin.len(), rout.len());
+    a.stop();
+    b.stop().wait(Duration::from_secs(2)).expect("report");
+    engine.shutdown();
+
+    assert_eq!(relay_allocs, 0, "pure relay allocated");
+    assert_eq!(decoded_allocs, 0, "decoded bridge allocated");
+    assert!(
+        tapped_in >= 10 && tapped_out >= 10,
+        "{tapped_in} {tapped_out}"
+    );
+}
