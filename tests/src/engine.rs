@@ -139,6 +139,22 @@ impl Engine {
             .expect("gRPC connect")
     }
 
+    /// A gRPC client and its subscription to every call event.
+    pub async fn subscribe(
+        &self,
+    ) -> (
+        CallControlClient<Channel>,
+        tonic::Streaming<control_api::proto::CallEvent>,
+    ) {
+        let mut client = self.grpc().await;
+        let events = client
+            .subscribe_events(control_api::proto::SubscribeEventsRequest::default())
+            .await
+            .expect("subscribe")
+            .into_inner();
+        (client, events)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or_default()
     }

@@ -133,3 +133,18 @@ pub async fn wait_event(
         }
     }
 }
+
+/// The kind of each event, for asserting sequences: "started", "answered", …
+pub fn event_kinds(events: &[control_api::proto::CallEvent]) -> Vec<&'static str> {
+    use control_api::proto::call_event::Event;
+    events
+        .iter()
+        .map(|e| match &e.event {
+            Some(Event::Started(_)) => "started",
+            Some(Event::Answered(_)) => "answered",
+            Some(Event::Ended(_)) => "ended",
+            Some(Event::Lagged(_)) => "lagged",
+            None => "none",
+        })
+        .collect()
+}

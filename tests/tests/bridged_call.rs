@@ -4,12 +4,11 @@
 //! hold the caller on the left and the agent on the right, sample for sample.
 
 use control_api::proto::call_event::Event;
-use control_api::proto::SubscribeEventsRequest;
 use std::time::Duration;
 use switchboard_e2e::audio::{self, Speech};
 use switchboard_e2e::engine::Engine;
 use switchboard_e2e::sipp::Sipp;
-use switchboard_e2e::{events_until_ended, free_udp_range, Scratch};
+use switchboard_e2e::{event_kinds, events_until_ended, free_udp_range, Scratch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_and_agent_are_bridged_and_recorded_in_stereo() {
@@ -28,12 +27,7 @@ async fn caller_and_agent_are_bridged_and_recorded_in_stereo() {
             format!("127.0.0.1:{agent_port}"),
         )],
     );
-    let mut grpc = engine.grpc().await;
-    let mut events = grpc
-        .subscribe_events(SubscribeEventsRequest::default())
-        .await
-        .expect("subscribe")
-        .into_inner();
+    let (_grpc, mut events) = engine.subscribe().await;
 
     let talk_ms = caller.reference.len().max(agent.reference.len()) as u64 / 8;
     let caller_sipp = Sipp::call(
@@ -50,15 +44,7 @@ async fn caller_and_agent_are_bridged_and_recorded_in_stereo() {
     .await
     .expect("sipp tasks");
 
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| match &e.event {
-            Some(Event::Started(_)) => "started",
-            Some(Event::Answered(_)) => "answered",
-            Some(Event::Ended(_)) => "ended",
-            _ => "other",
-        })
-        .collect();
+    let kinds = event_kinds(&events);
     assert_eq!(kinds, ["started", "answered", "ended"], "{events:?}");
     let Some(Event::Ended(ended)) = &events[2].event else {
         unreachable!()

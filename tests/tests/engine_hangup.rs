@@ -2,7 +2,7 @@
 //! every caller, recordings finalized, clean exit).
 
 use control_api::proto::call_event::Event;
-use control_api::proto::{HangupRequest, ListCallsRequest, SubscribeEventsRequest};
+use control_api::proto::{HangupRequest, ListCallsRequest};
 use std::time::Duration;
 use switchboard_e2e::audio::{self, Speech};
 use switchboard_e2e::engine::Engine;
@@ -16,12 +16,7 @@ async fn grpc_hangup_sends_bye_and_reports_the_call() {
     let scratch = Scratch::new("hangup");
     let _speech = Speech::generate(&scratch, TEXT);
     let engine = Engine::start(&scratch, &[]);
-    let mut grpc = engine.grpc().await;
-    let mut events = grpc
-        .subscribe_events(SubscribeEventsRequest::default())
-        .await
-        .expect("subscribe")
-        .into_inner();
+    let (mut grpc, mut events) = engine.subscribe().await;
 
     let sipp = Sipp::call("uac_pcmu_await_bye.xml", engine.sip, &scratch.0, 0);
     let answered = wait_event(&mut events, Duration::from_secs(30), |e| {
@@ -84,12 +79,7 @@ async fn sigterm_ends_calls_with_bye_and_finalizes_recordings() {
     let scratch = Scratch::new("sigterm");
     let _speech = Speech::generate(&scratch, TEXT);
     let mut engine = Engine::start(&scratch, &[]);
-    let mut grpc = engine.grpc().await;
-    let mut events = grpc
-        .subscribe_events(SubscribeEventsRequest::default())
-        .await
-        .expect("subscribe")
-        .into_inner();
+    let (_grpc, mut events) = engine.subscribe().await;
 
     let sipp = Sipp::call("uac_pcmu_await_bye.xml", engine.sip, &scratch.0, 0);
     wait_event(&mut events, Duration::from_secs(30), |e| {
@@ -129,12 +119,7 @@ async fn sigterm_ends_calls_with_bye_and_finalizes_recordings() {
 async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
     let scratch = Scratch::new("noack");
     let engine = Engine::start(&scratch, &[("SWITCHBOARD_SIP__TIMER_T1_MS", "50".into())]);
-    let mut grpc = engine.grpc().await;
-    let mut events = grpc
-        .subscribe_events(SubscribeEventsRequest::default())
-        .await
-        .expect("subscribe")
-        .into_inner();
+    let (_grpc, mut events) = engine.subscribe().await;
 
     let messages = scratch.path("sipp-messages.log");
     let messages_arg = messages.to_string_lossy().into_owned();

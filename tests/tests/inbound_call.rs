@@ -3,13 +3,12 @@
 //! forks 16 kHz frames to a WebSocket and reports the call over gRPC.
 
 use control_api::proto::call_event::Event;
-use control_api::proto::SubscribeEventsRequest;
 use std::time::Duration;
 use switchboard_e2e::audio::{self, Speech};
 use switchboard_e2e::engine::Engine;
 use switchboard_e2e::fork_server::ForkServer;
 use switchboard_e2e::sipp::Sipp;
-use switchboard_e2e::{events_until_ended, Scratch};
+use switchboard_e2e::{event_kinds, events_until_ended, Scratch};
 
 const TEXT: &str =
     "Thank you for calling. Your account number is four two seven. Please hold for an agent.";
@@ -21,12 +20,7 @@ async fn sipp_call_is_answered_recorded_forked_and_reported() {
     let fork = ForkServer::start().await;
     let engine = Engine::start(&scratch, &[("SWITCHBOARD_ASR__FORK_URL", fork.url())]);
 
-    let mut grpc = engine.grpc().await;
-    let mut events = grpc
-        .subscribe_events(SubscribeEventsRequest::default())
-        .await
-        .expect("subscribe")
-        .into_inner();
+    let (_grpc, mut events) = engine.subscribe().await;
 
     // The call lasts the speech plus a second, then SIPp hangs up.
     let speech_ms = speech.reference.len() as u64 / 8;
@@ -42,15 +36,7 @@ async fn sipp_call_is_answered_recorded_forked_and_reported() {
     sipp_done.await.expect("sipp task");
 
     // Events: started → answered → ended, one call, in sequence order.
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| match &e.event {
-            Some(Event::Started(_)) => "started",
-            Some(Event::Answered(_)) => "answered",
-            Some(Event::Ended(_)) => "ended",
-            _ => "other",
-        })
-        .collect();
+    let kinds = event_kinds(&events);
     assert_eq!(kinds, ["started", "answered", "ended"], "{events:?}");
     assert!(events.windows(2).all(|w| w[0].sequence < w[1].sequence));
     let call_id = events[0].call_id.clone();

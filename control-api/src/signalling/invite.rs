@@ -46,7 +46,7 @@ impl Signalling {
         };
         let codecs = self.codec_preference();
         let rtp_ip = self.config.server.listen_ip;
-        let session_id = rand_session_id();
+        let session_id = super::sdp_session_id();
         // Negotiate first (the codec decides the leg), then answer with the leg's port.
         let negotiated = match sdp::answer_audio(&offer, &codecs, rtp_ip, 0, session_id) {
             Ok((_, negotiated)) => negotiated,
@@ -198,7 +198,7 @@ impl Signalling {
         let rtp_ip = self.config.server.listen_ip;
         let port = leg.local_addr().port();
         let answer = parse_offer(&req).ok().and_then(|offer| {
-            sdp::answer_audio(&offer, &[codec], rtp_ip, port, rand_session_id()).ok()
+            sdp::answer_audio(&offer, &[codec], rtp_ip, port, super::sdp_session_id()).ok()
         });
         let Some((answer, negotiated)) = answer else {
             return self.reject(tx, &req, 488, "Not Acceptable Here");
@@ -352,13 +352,6 @@ fn recording_file_name(call_id: &str) -> String {
         .map(|d| d.as_micros())
         .unwrap_or_default();
     format!("{}-{stamp}.wav", safe.trim_start_matches('.'))
-}
-
-fn rand_session_id() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

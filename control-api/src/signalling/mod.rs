@@ -390,3 +390,11 @@ impl Signalling {
         metrics::gauge!("switchboard_sip_transactions").set(self.endpoint.len() as f64);
     }
 }
+
+/// An SDP o= session id (RFC 4566 §5.2 suggests an NTP-style timestamp).
+fn sdp_session_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}

@@ -55,7 +55,12 @@ impl Signalling {
             ptime_ms: negotiated.ptime_ms,
         };
         let rtp_ip = self.config.server.listen_ip;
-        let sdp = sdp::offer_audio(&offer, rtp_ip, leg.local_addr().port(), session_id());
+        let sdp = sdp::offer_audio(
+            &offer,
+            rtp_ip,
+            leg.local_addr().port(),
+            super::sdp_session_id(),
+        );
 
         let user = uri_user(&caller_invite.uri).unwrap_or("switchboard");
         let from_user = caller_invite
@@ -265,13 +270,6 @@ fn uri_user(uri: &str) -> Option<&str> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()+%".contains(&b));
     safe.then_some(user)
-}
-
-pub(super) fn session_id() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
