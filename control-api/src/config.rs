@@ -49,6 +49,12 @@ pub struct SipConfig {
     pub max_transactions: usize,
     /// Codecs offered/accepted in preference order.
     pub codecs: Vec<String>,
+    /// New INVITEs a second from one source IP (0: no limit); beyond it, 503.
+    pub invite_rate_per_source: f64,
+    /// INVITEs one source may send in a burst before the rate applies.
+    pub invite_burst_per_source: u32,
+    /// Requests whose User-Agent contains one of these are dropped unanswered.
+    pub blocked_user_agents: Vec<String>,
     /// RFC 3261 T1 (RTT estimate) in ms: retransmission and timeout timers
     /// scale from it (a 2xx is resent from T1 on; no ACK by 64·T1 ends the call).
     pub timer_t1_ms: u64,
@@ -132,6 +138,9 @@ impl Default for SipConfig {
             max_transactions: 50_000,
             codecs: vec!["PCMU".into(), "PCMA".into()],
             timer_t1_ms: 500,
+            invite_rate_per_source: 20.0,
+            invite_burst_per_source: 40,
+            blocked_user_agents: sip_stack::protection::UserAgentFilter::default_signatures(),
         }
     }
 }
@@ -202,6 +211,9 @@ impl Config {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.media.rtp_port_min >= self.media.rtp_port_max {
             return invalid("media.rtp_port_min must be below media.rtp_port_max");
+        }
+        if !self.sip.invite_rate_per_source.is_finite() || self.sip.invite_rate_per_source < 0.0 {
+            return invalid("sip.invite_rate_per_source must be 0 or more");
         }
         if !(10..=10_000).contains(&self.sip.timer_t1_ms) {
             return invalid("sip.timer_t1_ms must be between 10 and 10000");

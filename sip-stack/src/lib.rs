@@ -24,6 +24,7 @@
 //!   re-INVITE) and recognises incoming ones.
 //!
 //! [`sdp`] parses session descriptions and answers audio offers;
+//! [`protection`] rate-limits INVITEs per source and drops known scanners;
 //! [`transport`] moves bytes (UDP today), and is the only part that does I/O.
 //!
 //! ```text
@@ -116,6 +117,7 @@
 
 pub mod dialog;
 pub mod message;
+pub mod protection;
 pub mod sdp;
 pub mod transaction;
 pub mod transport;

@@ -22,7 +22,8 @@ use crate::events::EventBus;
 use crate::proto::CallInfo;
 use call::{Call, EndReason};
 use media_core::{LegReport, MediaEngine};
-use sip_stack::message::{Method, Request, Response};
+use sip_stack::message::{Method, Request, Response, SipMessage};
+use sip_stack::protection::{InviteRateLimiter, UserAgentFilter};
 use sip_stack::transaction::{ClientTxId, Endpoint, Output, TimerConfig, TxEvent};
 use sip_stack::transport::UdpTransport;
 use std::collections::HashMap;
@@ -32,6 +33,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
+
+/// Sources whose INVITE rate is tracked at once (bounds the limiter's memory).
+const MAX_RATE_LIMITED_SOURCES: usize = 100_000;
 
 /// What the rest of the engine (gRPC, shutdown) asks of the signalling task.
 pub enum Command {
@@ -135,6 +139,8 @@ pub struct Signalling {
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
+    scanners: UserAgentFilter,
+    invite_limiter: InviteRateLimiter,
 }
 
 impl Signalling {
@@ -165,7 +171,7 @@ impl Signalling {
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         info!(sip = %local, "SIP listening on UDP");
         let this = Self {
-            config,
+            config: config.clone(),
             transport,
             endpoint,
             media,
@@ -178,6 +184,12 @@ impl Signalling {
             internal_tx,
             internal_rx,
             shutdown: None,
+            scanners: UserAgentFilter::new(&config.sip.blocked_user_agents),
+            invite_limiter: InviteRateLimiter::new(
+                config.sip.invite_rate_per_source,
+                config.sip.invite_burst_per_source,
+                MAX_RATE_LIMITED_SOURCES,
+            ),
         };
         Ok((this, SignallingHandle { commands }, command_rx))
     }
@@ -258,6 +270,13 @@ impl Signalling {
         }
         metrics::counter!("switchboard_sip_messages_received_total").increment(1);
         match sip_stack::message::parse(data) {
+            Ok(SipMessage::Request(req))
+                if self.scanners.is_blocked(req.headers.get("User-Agent")) =>
+            {
+                metrics::counter!("switchboard_sip_messages_dropped_total", "reason" => "blocked_user_agent")
+                    .increment(1);
+                debug!(%source, "dropped request from a blocked User-Agent");
+            }
             Ok(msg) => self.endpoint.handle_message(Instant::now(), msg, source),
             Err(e) => {
                 metrics::counter!("switchboard_sip_parse_errors_total").increment(1);
@@ -298,7 +317,19 @@ impl Signalling {
     ) {
         let in_dialog = req.to_tag().is_some();
         match (&req.method, in_dialog) {
-            (Method::Invite, false) => self.on_invite(tx, req, source),
+            (Method::Invite, false) => {
+                if self.invite_limiter.allow(Instant::now(), source.ip()) {
+                    self.on_invite(tx, req, source);
+                } else {
+                    metrics::counter!("switchboard_calls_rejected_total", "reason" => "rate_limited")
+                        .increment(1);
+                    warn!(%source, "INVITE rate limit reached: 503");
+                    let mut resp = Response::for_request(&req, 503, "Service Unavailable");
+                    let retry = self.invite_limiter.retry_after().as_secs().to_string();
+                    resp.headers.set("Retry-After", retry);
+                    self.respond(tx, resp);
+                }
+            }
             (Method::Invite, true) => self.on_reinvite(tx, req),
             (Method::Bye, _) => self.on_bye(tx, req),
             (Method::Options, _) => {
