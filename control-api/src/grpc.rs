@@ -5,9 +5,9 @@ use crate::events::EventBus;
 use crate::proto::call_control_server::{CallControl, CallControlServer};
 use crate::proto::{
     call_event, CallEvent, EventsLagged, HangupRequest, HangupResponse, ListCallsRequest,
-    ListCallsResponse, SubscribeEventsRequest,
+    ListCallsResponse, RecordingRequest, RecordingResponse, SubscribeEventsRequest,
 };
-use crate::signalling::{HangupError, SignallingHandle};
+use crate::signalling::{CallNotFound, SignallingHandle};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use tokio::sync::watch;
@@ -52,6 +52,20 @@ impl CallControl for CallControlService {
         Ok(Response::new(ListCallsResponse { calls }))
     }
 
+    async fn pause_recording(
+        &self,
+        request: Request<RecordingRequest>,
+    ) -> Result<Response<RecordingResponse>, Status> {
+        self.set_capture_paused(request, true).await
+    }
+
+    async fn resume_recording(
+        &self,
+        request: Request<RecordingRequest>,
+    ) -> Result<Response<RecordingResponse>, Status> {
+        self.set_capture_paused(request, false).await
+    }
+
     async fn hangup(
         &self,
         request: Request<HangupRequest>,
@@ -59,7 +73,21 @@ impl CallControl for CallControlService {
         let call_id = request.into_inner().call_id;
         match self.signalling.hangup(&call_id).await {
             Ok(()) => Ok(Response::new(HangupResponse {})),
-            Err(e @ HangupError::NotFound(_)) => Err(Status::not_found(e.to_string())),
+            Err(e @ CallNotFound::NotFound(_)) => Err(Status::not_found(e.to_string())),
+        }
+    }
+}
+
+impl CallControlService {
+    async fn set_capture_paused(
+        &self,
+        request: Request<RecordingRequest>,
+        paused: bool,
+    ) -> Result<Response<RecordingResponse>, Status> {
+        let call_id = request.into_inner().call_id;
+        match self.signalling.set_capture_paused(&call_id, paused).await {
+            Ok(()) => Ok(Response::new(RecordingResponse {})),
+            Err(e @ CallNotFound::NotFound(_)) => Err(Status::not_found(e.to_string())),
         }
     }
 }

@@ -177,6 +177,7 @@ impl MediaEngine {
             ptime_ms: spec.ptime_ms,
             stats: AtomicStats::default(),
             stop: Default::default(),
+            capture_paused: Default::default(),
             report: Default::default(),
         });
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);

@@ -166,6 +166,8 @@ pub(crate) struct LegShared {
     pub(crate) ptime_ms: u32,
     pub(crate) stats: AtomicStats,
     pub(crate) stop: AtomicBool,
+    /// Recording and taps get silence instead of audio (card capture).
+    pub(crate) capture_paused: AtomicBool,
     /// Set once, when the leg is gone and its recording finalized.
     pub(crate) report: OnceLock<LegReport>,
 }
@@ -223,6 +225,19 @@ impl LegHandle {
         {
             tracing::warn!(call_id = %self.shared.label, %remote, "media worker did not take set_remote");
         }
+    }
+
+    /// Pauses or resumes capture: while paused, the recording and every tap
+    /// get silence in place of both parties' audio, so the file keeps one
+    /// timeline (no split) and nothing said in the pause (a card number)
+    /// reaches storage or a transcript. The call itself goes on unaffected.
+    /// Takes effect at the next tick; lock-free.
+    pub fn set_capture_paused(&self, paused: bool) {
+        self.shared.capture_paused.store(paused, Relaxed);
+    }
+
+    pub fn capture_paused(&self) -> bool {
+        self.shared.capture_paused.load(Relaxed)
     }
 
     /// Asks the worker to stop the leg at its next tick. Every receipt, from

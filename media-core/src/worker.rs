@@ -56,6 +56,9 @@ pub(crate) const MAX_PACKETS_PER_TICK: usize = 32;
 /// Largest datagram read; longer ones are truncated and fail to parse.
 const RECV_BUF: usize = 1_500;
 
+/// What a paused capture records and taps.
+static SILENCE: [i16; MAX_FRAME_SAMPLES] = [0; MAX_FRAME_SAMPLES];
+
 /// If a worker falls further behind than this many ticks it re-anchors its
 /// schedule instead of bursting to catch up.
 const MAX_CATCH_UP_TICKS: u32 = 5;
@@ -209,23 +212,35 @@ impl Leg {
 
         let inbound = &mut s.inbound[..n];
         self.play_inbound(now, inbound);
-        if let Some(taps) = &mut self.inbound_taps {
-            self.stats.tap_frames_dropped += taps.feed(inbound, self.jitter.playout_timestamp());
-        }
-
         let outbound = &mut s.outbound[..n];
         self.player.next_frame(outbound);
+        let in_ts = self.jitter.playout_timestamp();
         let out_ts = self.writer.next_header().timestamp;
         self.send(outbound, &mut s.payload, &mut s.packet);
+        self.capture(&s.inbound[..n], in_ts, &s.outbound[..n], out_ts);
+        self.publish_stats();
+    }
+
+    /// Feeds taps and the recording one tick: `inbound` is what our far end
+    /// said, `heard` what it heard. Silence while capture is paused.
+    fn capture(&mut self, inbound: &[i16], in_ts: u32, heard: &[i16], heard_ts: u32) {
+        let (inbound, heard) = if self.shared.capture_paused.load(Relaxed) {
+            let silence = &SILENCE[..inbound.len().min(SILENCE.len())];
+            (silence, silence)
+        } else {
+            (inbound, heard)
+        };
+        if let Some(taps) = &mut self.inbound_taps {
+            self.stats.tap_frames_dropped += taps.feed(inbound, in_ts);
+        }
         if let Some(taps) = &mut self.outbound_taps {
-            self.stats.tap_frames_dropped += taps.feed(outbound, out_ts);
+            self.stats.tap_frames_dropped += taps.feed(heard, heard_ts);
         }
         if let Some(rec) = &mut self.recording {
-            if !rec.write_frame(&s.inbound[..n], outbound) {
+            if !rec.write_frame(inbound, heard) {
                 self.stats.record_frames_dropped += 1;
             }
         }
-        self.publish_stats();
     }
 
     /// One frame of inbound audio out of the jitter buffer (or concealed).
@@ -249,17 +264,7 @@ impl Leg {
     /// runs on so it resumes seamlessly after the bridge.
     fn bridged_tick(&mut self, inbound: &[i16], in_ts: u32, heard: &[i16], heard_ts: u32) {
         self.writer.skip();
-        if let Some(taps) = &mut self.inbound_taps {
-            self.stats.tap_frames_dropped += taps.feed(inbound, in_ts);
-        }
-        if let Some(taps) = &mut self.outbound_taps {
-            self.stats.tap_frames_dropped += taps.feed(heard, heard_ts);
-        }
-        if let Some(rec) = &mut self.recording {
-            if !rec.write_frame(inbound, heard) {
-                self.stats.record_frames_dropped += 1;
-            }
-        }
+        self.capture(inbound, in_ts, heard, heard_ts);
         self.publish_stats();
     }
 

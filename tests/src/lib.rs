@@ -144,6 +144,8 @@ pub fn event_kinds(events: &[control_api::proto::CallEvent]) -> Vec<&'static str
             Some(Event::Answered(_)) => "answered",
             Some(Event::Ended(_)) => "ended",
             Some(Event::Lagged(_)) => "lagged",
+            Some(Event::RecordingPaused(_)) => "recording_paused",
+            Some(Event::RecordingResumed(_)) => "recording_resumed",
             None => "none",
         })
         .collect()

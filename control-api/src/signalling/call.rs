@@ -160,6 +160,16 @@ impl Call {
         }
     }
 
+    /// Recording and taps get silence while paused (both legs of a bridge).
+    pub fn set_capture_paused(&self, paused: bool) {
+        self.span
+            .in_scope(|| info!(paused, "capture paused/resumed"));
+        self.leg.set_capture_paused(paused);
+        if let Some(out) = &self.outbound {
+            out.leg.set_capture_paused(paused);
+        }
+    }
+
     pub fn on_ack(&mut self) {
         if self.state == State::Answered {
             self.state = State::Confirmed;

@@ -19,7 +19,7 @@ mod teardown;
 
 use crate::config::Config;
 use crate::events::EventBus;
-use crate::proto::CallInfo;
+use crate::proto::{call_event, CallInfo, RecordingPaused, RecordingResumed};
 use call::{Call, EndReason};
 use media_core::{LegReport, MediaEngine};
 use sip_stack::message::{Method, Request, Response, SipMessage};
@@ -41,17 +41,24 @@ const MAX_RATE_LIMITED_SOURCES: usize = 100_000;
 pub enum Command {
     Hangup {
         call_id: String,
-        reply: oneshot::Sender<Result<(), HangupError>>,
+        reply: oneshot::Sender<Result<(), CallNotFound>>,
     },
     ListCalls {
         reply: oneshot::Sender<Vec<CallInfo>>,
+    },
+    /// Pause (true) or resume capture: recording and taps get silence.
+    SetCapturePaused {
+        call_id: String,
+        paused: bool,
+        reply: oneshot::Sender<Result<(), CallNotFound>>,
     },
     /// End every call with BYE, finish their recordings, then stop.
     Shutdown { reply: oneshot::Sender<()> },
 }
 
+/// A command named a call the engine does not hold (or is already ending).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum HangupError {
+pub enum CallNotFound {
     #[error("no call with id {0}")]
     NotFound(String),
 }
@@ -78,17 +85,35 @@ pub struct SignallingHandle {
 }
 
 impl SignallingHandle {
-    pub async fn hangup(&self, call_id: &str) -> Result<(), HangupError> {
+    pub async fn hangup(&self, call_id: &str) -> Result<(), CallNotFound> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Hangup {
             call_id: call_id.to_owned(),
             reply,
         };
         if self.commands.send(cmd).await.is_err() {
-            return Err(HangupError::NotFound(call_id.to_owned()));
+            return Err(CallNotFound::NotFound(call_id.to_owned()));
         }
         rx.await
-            .unwrap_or_else(|_| Err(HangupError::NotFound(call_id.to_owned())))
+            .unwrap_or_else(|_| Err(CallNotFound::NotFound(call_id.to_owned())))
+    }
+
+    pub async fn set_capture_paused(
+        &self,
+        call_id: &str,
+        paused: bool,
+    ) -> Result<(), CallNotFound> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::SetCapturePaused {
+            call_id: call_id.to_owned(),
+            paused,
+            reply,
+        };
+        if self.commands.send(cmd).await.is_err() {
+            return Err(CallNotFound::NotFound(call_id.to_owned()));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(CallNotFound::NotFound(call_id.to_owned())))
     }
 
     pub async fn list_calls(&self) -> Vec<CallInfo> {
@@ -363,7 +388,27 @@ impl Signalling {
                     self.hangup(&call_id, EndReason::LocalHangup);
                     Ok(())
                 } else {
-                    Err(HangupError::NotFound(call_id))
+                    Err(CallNotFound::NotFound(call_id))
+                };
+                let _ = reply.send(result);
+            }
+            Command::SetCapturePaused {
+                call_id,
+                paused,
+                reply,
+            } => {
+                let result = match self.calls.get(&call_id).filter(|c| !c.is_ending()) {
+                    Some(call) => {
+                        call.set_capture_paused(paused);
+                        let event = if paused {
+                            call_event::Event::RecordingPaused(RecordingPaused {})
+                        } else {
+                            call_event::Event::RecordingResumed(RecordingResumed {})
+                        };
+                        self.bus.publish(&call_id, event);
+                        Ok(())
+                    }
+                    None => Err(CallNotFound::NotFound(call_id)),
                 };
                 let _ = reply.send(result);
             }
