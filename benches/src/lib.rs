@@ -99,6 +99,9 @@ pub struct BenchConfig {
     pub give_up_secs: f64,
     /// Live progress line on stderr once a second.
     pub progress: bool,
+    /// UDP sockets per side that every call's RTP shares (calls are told
+    /// apart by the probe in the payload; see `media::pool`).
+    pub rtp_sockets: usize,
 }
 
 impl Default for BenchConfig {
@@ -119,6 +122,7 @@ impl Default for BenchConfig {
             stop_on_fail: true,
             give_up_secs: 8.0,
             progress: false,
+            rtp_sockets: 2,
         }
     }
 }
@@ -245,6 +249,9 @@ pub fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
             "cps, hold and give-up times must be > 0".into(),
         ));
     }
+    if !(1..=64).contains(&config.rtp_sockets) {
+        return Err(BenchError::Config("rtp sockets must be 1..=64".into()));
+    }
     let run_id = (media_core::rtp::random_u64() & 0xFFFF) as u16;
     let clock = Clock::new();
     let window = Arc::new(Window::closed());
@@ -257,6 +264,7 @@ pub fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
             run: run_id,
             local_ip: config.local_ip,
             max_late_ns: (config.thresholds.max_late_ms * 1e6) as u64,
+            rtp_sockets: config.rtp_sockets,
         },
     )
     .map_err(io_err("starting media threads"))?;

@@ -71,6 +71,10 @@ struct Cli {
     /// Write a latency-vs-load SVG plot here.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// UDP sockets per side that all calls' RTP shares; each leg's SDP
+    /// names one of them, and packets are sorted by the probe inside.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    rtp_sockets: u16,
     /// No live progress line.
     #[arg(short, long)]
     quiet: bool,
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
         stop_on_fail: !cli.no_stop,
         give_up_secs: cli.give_up,
         progress: !cli.quiet,
+        rtp_sockets: usize::from(cli.rtp_sockets),
     };
     let report = match run(config) {
         Ok(r) => r,
