@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::TrySendError;
 
@@ -18,11 +18,14 @@ use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
+use crate::quality::{AtomicQuality, EModel};
 use crate::recorder::{Recorder, FLUSH_INTERVAL};
-use crate::rtp::RtpWriter;
+use crate::rtcp::{RtcpConfig, RtcpSession};
+use crate::rtp::{random_u64, RtpWriter};
 use crate::tap::{TapDirection, TapSet, TapSink};
 use crate::worker::{
     spawn_worker, Command, EngineCounters, Leg, WorkerHandle, WorkerLink, MAX_PACKETS_PER_TICK,
+    MAX_RTCP_PER_TICK,
 };
 use crate::MediaError;
 
@@ -31,6 +34,9 @@ const WORKER_QUEUE: usize = 1_024;
 /// Recorder messages queued engine-wide: about 4 s of audio for 50 legs at
 /// 8 kHz, 5.3 MB of preallocated slots.
 const RECORDER_QUEUE: usize = 4_096;
+
+/// Shortest accepted mean RTCP interval.
+pub const MIN_RTCP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Largest accepted jitter target: beyond a second a call is unusable.
 pub const MAX_JITTER_DELAY_MS: u32 = 1_000;
@@ -42,7 +48,8 @@ pub struct MediaConfig {
     pub workers: usize,
     /// Address RTP sockets bind to.
     pub rtp_ip: IpAddr,
-    /// RTP port range (even ports used; port + 1 is left for RTCP).
+    /// RTP port range (even ports used; port + 1, which may be one past
+    /// the range, is bound for RTCP).
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
     /// Jitter buffer target delay.
@@ -149,12 +156,15 @@ impl MediaEngine {
             }
         };
         let (inbound_taps, outbound_taps) = (taps(inbound)?, taps(outbound)?);
-        let socket = self.bind_rtp()?;
-        let local_addr = socket.local_addr().map_err(|source| MediaError::Socket {
-            ip: self.config.rtp_ip,
-            port: 0,
-            source,
-        })?;
+        let (socket, rtcp_socket) = self.bind_rtp()?;
+        let addr_of = |s: &UdpSocket| {
+            s.local_addr().map_err(|source| MediaError::Socket {
+                ip: self.config.rtp_ip,
+                port: 0,
+                source,
+            })
+        };
+        let (local_addr, rtcp_addr) = (addr_of(&socket)?, addr_of(&rtcp_socket)?);
         let id = self.next_leg_id.fetch_add(1, Relaxed);
         let span = tracing::info_span!("leg", call_id = %spec.label, local = %local_addr);
         let recording = spec
@@ -176,11 +186,27 @@ impl MediaEngine {
             codec: spec.codec,
             ptime_ms: spec.ptime_ms,
             stats: AtomicStats::default(),
+            quality: AtomicQuality::new(),
+            rtcp_addr,
             stop: Default::default(),
             capture_paused: Default::default(),
             report: Default::default(),
         });
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let writer = RtpWriter::new(spec.payload_type, spec.codec.timestamp_step(FRAME_MS));
+        let started = Instant::now();
+        let rtcp = RtcpSession::new(
+            RtcpConfig {
+                ssrc: writer.ssrc(),
+                // RFC 7022: a random, per-session CNAME.
+                cname: format!("sb-{:016x}", random_u64()),
+                clock_rate: spec.codec.clock_rate(),
+                interval: spec.rtcp_interval,
+                seed: random_u64(),
+            },
+            started,
+            SystemTime::now(),
+        );
         let leg = Leg {
             shared: Arc::clone(&shared),
             span,
@@ -192,20 +218,29 @@ impl MediaEngine {
             remote: spec.remote,
             latched: false,
             jitter,
-            writer: RtpWriter::new(spec.payload_type, spec.codec.timestamp_step(FRAME_MS)),
+            writer,
             player,
             plc: Concealer::new(frame_samples),
             inbound_taps,
             outbound_taps,
             recording,
             stats: LegStats::default(),
-            started: Instant::now(),
+            started,
             done: Some(done_tx),
             registered: false,
             rx_budget: MAX_PACKETS_PER_TICK,
             rx_pending: false,
             peer: None,
             decode: true,
+            rtcp,
+            rtcp_socket: mio::net::UdpSocket::from_std(rtcp_socket),
+            rtcp_mux: spec.rtcp_mux,
+            rtcp_remote: None,
+            rtcp_registered: false,
+            rtcp_budget: MAX_RTCP_PER_TICK,
+            rtcp_pending: false,
+            playout_delay: Duration::from_millis(self.config.jitter_delay_ms as u64),
+            emodel: EModel::for_codec(spec.codec),
         };
         let link = self.dispatch(leg, target)?;
         self.counters.active_legs.fetch_add(1, Relaxed);
@@ -376,9 +411,11 @@ impl MediaEngine {
         Err(MediaError::Overloaded)
     }
 
-    /// Binds the next free even port of the range, round robin from where
-    /// the last search ended so a just-freed port is not reused at once.
-    fn bind_rtp(&self) -> Result<UdpSocket, MediaError> {
+    /// Binds the next free even port of the range and the odd one above it
+    /// (RTP, RTCP), round robin from where the last search ended so a
+    /// just-freed port is not reused at once. An even port whose odd
+    /// neighbour is taken is passed over.
+    fn bind_rtp(&self) -> Result<(UdpSocket, UdpSocket), MediaError> {
         let ip = self.config.rtp_ip;
         let (first, count) = even_ports(&self.config).ok_or(MediaError::NoFreePort {
             ip,
@@ -390,10 +427,17 @@ impl MediaEngine {
             let port = (first as u32 + 2 * offset) as u16;
             match UdpSocket::bind(SocketAddr::new(ip, port)) {
                 Ok(socket) => {
-                    socket
-                        .set_nonblocking(true)
-                        .map_err(|source| MediaError::Socket { ip, port, source })?;
-                    return Ok(socket);
+                    let Some(rtcp) = port
+                        .checked_add(1)
+                        .and_then(|p| UdpSocket::bind(SocketAddr::new(ip, p)).ok())
+                    else {
+                        continue;
+                    };
+                    for (s, port) in [(&socket, port), (&rtcp, port + 1)] {
+                        s.set_nonblocking(true)
+                            .map_err(|source| MediaError::Socket { ip, port, source })?;
+                    }
+                    return Ok((socket, rtcp));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
                 Err(source) => return Err(MediaError::Socket { ip, port, source }),
@@ -441,6 +485,12 @@ fn validate(spec: &LegSpec) -> Result<(), MediaError> {
         return Err(MediaError::Unsupported(format!(
             "payload type {} / telephone-event {:?} beyond 7 bits",
             spec.payload_type, spec.telephone_event_pt
+        )));
+    }
+    if spec.rtcp_interval < MIN_RTCP_INTERVAL {
+        return Err(MediaError::Unsupported(format!(
+            "RTCP interval {:?} below {MIN_RTCP_INTERVAL:?}",
+            spec.rtcp_interval
         )));
     }
     if spec.telephone_event_pt == Some(spec.payload_type) {

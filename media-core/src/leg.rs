@@ -18,10 +18,17 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::codec::Codec;
 use crate::player::Prompt;
+use crate::quality::{AtomicQuality, LegQuality};
 use crate::tap::{TapDirection, TapSink};
 use crate::worker::{Command, WorkerLink};
 
 /// Everything needed to create a leg; usually filled from SDP.
+///
+/// RTCP: the leg always binds RTP port + 1 for RTCP and also accepts RTCP
+/// multiplexed on its RTP port (RFC 5761). It reports to the remote's
+/// RTCP address: the source of the first valid RTCP packet (symmetric
+/// RTCP), else `remote` with port + 1, or `remote` itself with
+/// [`LegSpec::rtcp_mux`].
 pub struct LegSpec {
     /// The call id, carried as `call_id` on every log line about the leg.
     pub label: String,
@@ -46,6 +53,12 @@ pub struct LegSpec {
     /// Place this leg on the same worker as that one (required for bridging:
     /// a bridge lives on one worker, no cross-thread packet path).
     pub colocate_with: Option<LegHandle>,
+    /// RTCP multiplexed with RTP (`a=rtcp-mux` agreed): reports are sent
+    /// from the RTP socket to the RTP remote. Off by default.
+    pub rtcp_mux: bool,
+    /// Mean RTCP report interval (each one randomized to 0.5–1.5 times
+    /// it; RFC 3550's 5 s minimum by default). At least 100 ms.
+    pub rtcp_interval: Duration,
 }
 
 impl LegSpec {
@@ -63,6 +76,8 @@ impl LegSpec {
             record_to: None,
             taps: Vec::new(),
             colocate_with: None,
+            rtcp_mux: false,
+            rtcp_interval: crate::rtcp::DEFAULT_INTERVAL,
         }
     }
 }
@@ -80,14 +95,17 @@ impl fmt::Debug for LegSpec {
             .field("record_to", &self.record_to)
             .field("taps", &self.taps.iter().map(|t| t.0).collect::<Vec<_>>())
             .field("colocate_with", &self.colocate_with)
+            .field("rtcp_mux", &self.rtcp_mux)
+            .field("rtcp_interval", &self.rtcp_interval)
             .finish()
     }
 }
 
 /// Counters of one leg. `packets_received`/`bytes_received` count every
-/// datagram; the ones that were not usable audio are also in
-/// `packets_invalid` (or `dtmf_packets`, `packets_duplicate`,
-/// `packets_discarded`).
+/// datagram on the RTP port but valid multiplexed RTCP; the ones that were
+/// not usable audio are also in `packets_invalid` (or `dtmf_packets`,
+/// `packets_duplicate`, `packets_discarded`). RTCP is counted in
+/// [`LegQuality`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LegStats {
     pub packets_received: u64,
@@ -123,6 +141,8 @@ pub struct LegReport {
     /// 20 ms frames in the recording (gaps from dropped frames included).
     pub recorded_frames: u64,
     pub duration: Duration,
+    /// Call quality at the end (RTCP statistics, MOS estimate).
+    pub quality: LegQuality,
 }
 
 macro_rules! atomic_stats {
@@ -165,6 +185,9 @@ pub(crate) struct LegShared {
     pub(crate) codec: Codec,
     pub(crate) ptime_ms: u32,
     pub(crate) stats: AtomicStats,
+    pub(crate) quality: AtomicQuality,
+    /// The RTCP socket's address (RTP port + 1).
+    pub(crate) rtcp_addr: SocketAddr,
     pub(crate) stop: AtomicBool,
     /// Recording and taps get silence instead of audio (card capture).
     pub(crate) capture_paused: AtomicBool,
@@ -199,6 +222,12 @@ impl LegHandle {
         self.shared.local_addr
     }
 
+    /// The RTCP address (RTP port + 1), for `a=rtcp` if wanted; with
+    /// rtcp-mux the RTP address serves both.
+    pub fn rtcp_addr(&self) -> SocketAddr {
+        self.shared.rtcp_addr
+    }
+
     /// The label (call id) the leg was created with.
     pub fn label(&self) -> &str {
         &self.shared.label
@@ -209,10 +238,16 @@ impl LegHandle {
         self.shared.stats.snapshot()
     }
 
+    /// Call quality from RTCP: loss, jitter and RTT both ways, the MOS
+    /// estimate. A lock-free snapshot, at most one tick old.
+    pub fn quality(&self) -> LegQuality {
+        self.shared.quality.snapshot()
+    }
+
     /// Sends to `remote` from now on (e.g. after a re-INVITE) and
-    /// re-arms latching: the source of the next valid packet becomes the
-    /// remote, as for a new leg. Waits at most 100 ms for queue space; a worker
-    /// that busy has bigger problems, which are logged.
+    /// re-arms latching (RTP and RTCP): the source of the next valid packet
+    /// becomes the remote, as for a new leg. Waits at most 100 ms for queue
+    /// space; a worker that busy has bigger problems, which are logged.
     pub fn set_remote(&self, remote: SocketAddr) {
         let cmd = Command::SetRemote {
             id: self.shared.id,

@@ -1,6 +1,7 @@
 //! Switchboard's media plane: RTP legs that send, receive, record and tap
-//! 20 ms audio frames, and bridges that relay packets between two legs,
-//! run by a few worker threads that never block.
+//! 20 ms audio frames, report on call quality over RTCP, and bridges that
+//! relay packets between two legs, run by a few worker threads that never
+//! block.
 //!
 //! media-core knows nothing about SIP, WebRTC or gRPC, and does not depend
 //! on tokio. Signalling (sip-stack, webrtc-gw) decides *what* a leg is —
@@ -28,8 +29,9 @@
 //! let leg = engine.create_leg(spec)?;
 //! println!("answer SDP with c=/m= {}", leg.local_addr());
 //!
-//! // ... the call goes on; stats are lock-free snapshots ...
+//! // ... the call goes on; stats and quality are lock-free snapshots ...
 //! let _sent = leg.stats().packets_sent;
+//! let _mos = leg.quality().mos; // None until the far end's RTP arrives
 //!
 //! // Hang up: the receipt resolves once the recording (if any) is final.
 //! let report = leg.stop().wait(Duration::from_secs(2)).expect("leg report");
@@ -99,7 +101,38 @@
 //! someone needs (a recording or tap on either side); a bridge with neither
 //! relays packets without touching jitter buffer or codec.
 //!
-//! # Two kinds of time
+//! # RTCP and call quality
+//!
+//! Each leg binds an even/odd port pair: RTP on the even port
+//! ([`LegHandle::local_addr`]), RTCP on the one above
+//! ([`LegHandle::rtcp_addr`]). RTCP is also accepted multiplexed on the RTP
+//! port (RFC 5761: second byte 192–223, then it must parse as a valid
+//! compound packet, else it is judged as RTP). A leg's [`rtcp::RtcpSession`]
+//! is fed every valid RTP packet it receives (sequence and loss per RFC 3550
+//! A.1/A.3; jitter per A.8 from audio packets, not telephone events) and
+//! every one it sends, and every RTCP datagram that arrives. At the tick
+//! when a report is due (every 5 s on average, randomized 0.5–1.5×, the
+//! first after half that; [`LegSpec::rtcp_interval`]) the leg sends an SR
+//! (or an RR if it sent nothing in the last two intervals) with one report
+//! block about the far end's stream, plus SDES with a random per-leg CNAME:
+//! to the source of the far end's first valid RTCP (symmetric RTCP), else to
+//! the remote's port + 1, or to the RTP remote with [`LegSpec::rtcp_mux`].
+//! On hangup it sends a last report and a BYE.
+//!
+//! RTCP is terminated per leg, also while bridged: each leg reports on its
+//! own hop and RTCP is never relayed. On a bridged leg the stream on the hop
+//! is the relayed one, so its SRs carry that stream's SSRC and this hop's
+//! counts, and the far end's reports about it (their LSR) give the RTT.
+//!
+//! [`LegHandle::quality`] (and [`LegReport::quality`]) is a [`LegQuality`]:
+//! our loss, fraction lost and jitter about the far end's stream, its view
+//! of ours from its last report block, the RTT (RFC 3550 6.4.1, from a
+//! report block whose LSR is one of our last SRs), and a MOS estimate from
+//! the E-model ([`quality`]: G.711 with concealment, the call's loss so
+//! far, RTT/2 plus the jitter buffer's delay). Published once per tick as
+//! relaxed atomics, like [`LegStats`].
+//!
+//! # Three kinds of time
 //!
 //! - **Media time** is the RTP timestamp: sample counts on the codec's
 //!   clock (8 kHz for G.711), chosen by each sender, with a random start.
@@ -114,9 +147,15 @@
 //!   drifts. Packets are handled when they arrive, between ticks. The
 //!   protocol state machines never read the clock: the worker passes `now`
 //!   in, which is why tests can drive an hour of jitter in microseconds.
+//! - **NTP wallclock** is what RTCP sender reports carry: the leg reads
+//!   [`std::time::SystemTime`] once, when created, and its RTCP session
+//!   adds the `Instant`s since, so reports stay monotonic even if the
+//!   system clock is stepped during the call.
 //!
-//! The two meet in the jitter buffer, which turns packets arriving at
-//! wallclock times into one frame of media per tick.
+//! Media time and wallclock meet in the jitter buffer, which turns packets
+//! arriving at wallclock times into one frame of media per tick, and in
+//! RTCP, whose interarrival jitter compares the two and whose SRs pair an
+//! NTP time with the RTP timestamp of the same instant.
 //!
 //! # Design
 //!
@@ -124,16 +163,18 @@
 //!   control side (tokio, any thread)             media workers ("media-N", one per core)
 //!  +-------------------------------+          +------------------------------------------+
 //!  | MediaEngine::create_leg       |  bounded |  mio Poll (edge-triggered), timeout =    |
-//!  |  bind even RTP port           |  channel |  time left to the next 20 ms deadline:   |
+//!  |  bind RTP/RTCP port pair      |  channel |  time left to the next 20 ms deadline:   |
 //!  |  load prompt, build resamplers|--------->|                                          |
 //!  |  create WAV file              | Add(leg) |  waker   -> apply commands (try_recv)    |
 //!  | LegHandle::set_remote  -------|--------->|  socket  -> drain leg until WouldBlock:  |  UDP
 //!  | MediaEngine::bridge/unbridge -|--------->|    parse -> [jitter buffer] -> relay out |<----> far ends
 //!  |   ... then Waker::wake()      |          |    of the bridged peer's socket, at once |
-//!  | LegHandle::stop (atomic flag) |          |  deadline -> tick every leg (pairs       |
-//!  | LegHandle::stats <- atomics --|----------|    together): pop frame -> decode /      |
+//!  | LegHandle::stop (atomic flag) |          |    (RTCP, either port -> RtcpSession)    |
+//!  | LegHandle::stats <- atomics --|----------|  deadline -> tick every leg (pairs       |
+//!  | LegHandle::quality <- atomics |          |    together): pop frame -> decode /      |
 //!  +-------------------------------+          |    conceal; prompt -> encode -> RTP ->   |
-//!                                             |    send (unless bridged); taps, recorder |
+//!                                             |    send (unless bridged); taps, recorder;|
+//!                                             |    RTCP report if due                    |
 //!                                             +-----------+------------------+-----------+
 //!                                                         | try_send (drop   | TapSink::try_push
 //!                                                         | + count if full) | (drop + count)
@@ -156,12 +197,14 @@
 //! drop, never a stalled tick (and the recording is padded so its timeline
 //! stays true).
 //!
-//! Per packet, on arrival: classify it (not RTP or wrong payload type →
-//! `packets_invalid`; the telephone-event type → `dtmf_packets`; from a
-//! foreign source after latching → `packets_invalid`), relay it if bridged,
-//! and push audio into the jitter buffer (unless a bridge needs no decoded
-//! audio). A leg reads at most 32 datagrams per tick period; a flood beyond
-//! that waits in (or is dropped by) the kernel until the next tick.
+//! Per packet, on arrival: multiplexed RTCP goes to the leg's RTCP session
+//! and no further; everything else is classified (not RTP or wrong payload
+//! type → `packets_invalid`; the telephone-event type → `dtmf_packets`;
+//! from a foreign source after latching → `packets_invalid`), counted in
+//! the RTCP receiver statistics, relayed if bridged, and audio is pushed
+//! into the jitter buffer (unless a bridge needs no decoded audio). A leg
+//! reads at most 32 RTP and 8 RTCP datagrams per tick period; a flood
+//! beyond that waits in (or is dropped by) the kernel until the next tick.
 //!
 //! Per leg per tick: play one frame (`Lost` → the last frame repeated with
 //! falling gain for 60 ms, then silence; `Empty` → silence), then encode
@@ -170,13 +213,15 @@
 //! at once; with symmetric RTP the leg then latches to where the far end
 //! really sends from. A bridged pair ticks together: both inbound frames
 //! (if needed), then each leg's taps and recording get its own frame and
-//! its peer's; no prompt is sent.
+//! its peer's; no prompt is sent. Then each leg sends its RTCP report if
+//! one is due.
 //!
 //! # Memory per leg
 //!
-//! About 4 KB for a G.711 leg without taps: the jitter buffer's 16 slots of
-//! 160 bytes plus metadata (2.8 KB), one frame of concealment history
-//! (320 B), RTP/codec state and the shared stats. Each tapped direction adds
+//! About 4.5 KB for a G.711 leg without taps: the jitter buffer's 16 slots
+//! of 160 bytes plus metadata (2.8 KB), one frame of concealment history
+//! (320 B), RTP/codec state, the RTCP session (about 300 B with its CNAME)
+//! and the shared stats and quality; and two sockets (RTP, RTCP). Each tapped direction adds
 //! one rubato FFT resampler (at most 27 KB). A WAV prompt holds its decoded
 //! samples (16 KB per second at 8 kHz; files are capped at
 //! [`player::MAX_PROMPT_SECONDS`]). Worker scratch buffers and the poll's
@@ -185,14 +230,18 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`rtp`] packets · [`jitter`] the jitter buffer ·
+//! [`codec`] G.711 · [`rtp`] packets · [`rtcp`] RTCP packets and
+//! sessions · [`quality`] call quality and the E-model · [`jitter`] the
+//! jitter buffer ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
 //! [`relay`] a bridge's per-packet decisions · [`leg`] leg API ·
 //! [`engine`] engine, workers and bridges · [`frame`] frame sizes.
 //!
 //! # Not yet
 //!
-//! ptime other than 20 ms; RTCP (port + 1 stays unbound); DTMF decoding
+//! ptime other than 20 ms; RTCP beyond RFC 3550 (XR blocks, feedback
+//! messages, reduced-size RTCP; the SDP `a=rtcp` address: reports go to the
+//! latched source or port + 1); DTMF decoding
 //! (telephone-event packets are counted); adaptive jitter delay (the
 //! buffer has `set_target_delay` for it); G.722/Opus ([`Codec`] is
 //! non-exhaustive); transcoding bridges and conferences (a bridge joins two
@@ -207,9 +256,11 @@ pub mod jitter;
 pub mod leg;
 pub mod player;
 mod plc;
+pub mod quality;
 mod recorder;
 pub mod relay;
 pub mod resample;
+pub mod rtcp;
 pub mod rtp;
 pub mod tap;
 mod worker;
@@ -221,6 +272,7 @@ pub use frame::FRAME_MS;
 pub use jitter::{JitterBuffer, JitterConfig, Playout};
 pub use leg::{LegHandle, LegReport, LegSpec, LegStats, StopReceipt};
 pub use player::Prompt;
+pub use quality::LegQuality;
 pub use resample::Resampler;
 pub use rtp::{RtpPacket, RtpWriter};
 pub use tap::{TapDirection, TapFrame, TapSink, TAP_RATE, TAP_SAMPLES};

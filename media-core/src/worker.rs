@@ -42,8 +42,10 @@ use crate::jitter::{JitterBuffer, Playout};
 use crate::leg::{LegReport, LegShared, LegStats};
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
+use crate::quality::EModel;
 use crate::recorder::{Finished, LegRecording, OnFinished};
 use crate::relay::{PacketKind, PayloadTypes};
+use crate::rtcp::{is_rtcp, RtcpSession};
 use crate::rtp::{RtpPacket, RtpWriter, RTP_HEADER_LEN};
 use crate::tap::TapSet;
 use crate::MediaError;
@@ -53,8 +55,16 @@ use crate::MediaError;
 /// worker's other legs.
 pub(crate) const MAX_PACKETS_PER_TICK: usize = 32;
 
+/// RTCP datagrams read per leg per tick period (reports come every few
+/// seconds; more is a flood).
+pub(crate) const MAX_RTCP_PER_TICK: usize = 8;
+
 /// Largest datagram read; longer ones are truncated and fail to parse.
 const RECV_BUF: usize = 1_500;
+
+/// Room for a report we send: SR with one block, SDES with a CNAME of up
+/// to 255 bytes, BYE.
+const RTCP_BUF: usize = 512;
 
 /// What a paused capture records and taps.
 static SILENCE: [i16; MAX_FRAME_SAMPLES] = [0; MAX_FRAME_SAMPLES];
@@ -69,8 +79,16 @@ const SHUTDOWN_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readiness events taken per poll; more stay queued for the next one.
 const EVENTS_CAPACITY: usize = 256;
 
-/// The waker's token; legs use their slot index.
+/// The waker's token; legs use `2 × slot` (RTP) and `2 × slot + 1` (RTCP).
 const WAKER: Token = Token(usize::MAX);
+
+fn rtp_token(slot: usize) -> Token {
+    Token(slot * 2)
+}
+
+fn rtcp_token(slot: usize) -> Token {
+    Token(slot * 2 + 1)
+}
 
 pub(crate) enum Command {
     Add(Box<Leg>),
@@ -135,6 +153,7 @@ struct Scratch {
     outbound: [i16; MAX_FRAME_SAMPLES],
     payload: [u8; MAX_FRAME_SAMPLES],
     packet: [u8; RTP_HEADER_LEN + MAX_FRAME_SAMPLES],
+    rtcp: [u8; RTCP_BUF],
 }
 
 /// One leg as the worker sees it. Built on the control thread by the
@@ -173,6 +192,20 @@ pub(crate) struct Leg {
     /// Always for an unbridged leg; for a bridged one only if a recording or
     /// tap on either side needs this leg's decoded audio.
     pub(crate) decode: bool,
+    /// RTCP statistics and reports; fed on the packet path, asked at ticks.
+    pub(crate) rtcp: RtcpSession,
+    /// RTP port + 1.
+    pub(crate) rtcp_socket: UdpSocket,
+    /// Reports go out of the RTP socket to the RTP remote.
+    pub(crate) rtcp_mux: bool,
+    /// Latched source of the far end's RTCP (symmetric RTCP).
+    pub(crate) rtcp_remote: Option<SocketAddr>,
+    pub(crate) rtcp_registered: bool,
+    pub(crate) rtcp_budget: usize,
+    pub(crate) rtcp_pending: bool,
+    /// The jitter buffer's delay, part of the MOS estimate's one-way delay.
+    pub(crate) playout_delay: Duration,
+    pub(crate) emodel: EModel,
 }
 
 impl Leg {
@@ -188,7 +221,7 @@ impl Leg {
         self.recording.is_some() || self.outbound_taps.is_some()
     }
 
-    /// Tick start: refills the read budget and reads what an edge-triggered
+    /// Tick start: refills the read budgets and reads what an edge-triggered
     /// poll will not report again (a leg throttled last period, or one that
     /// could not be registered).
     fn start_tick(
@@ -199,9 +232,14 @@ impl Leg {
         force: bool,
     ) {
         self.rx_budget = MAX_PACKETS_PER_TICK;
+        self.rtcp_budget = MAX_RTCP_PER_TICK;
         if self.rx_pending || !self.registered || force {
             self.rx_pending = false;
             self.drain(now, buf, peer);
+        }
+        if self.rtcp_pending || !self.rtcp_registered || force {
+            self.rtcp_pending = false;
+            self.drain_rtcp(now, buf);
         }
     }
 
@@ -216,8 +254,9 @@ impl Leg {
         self.player.next_frame(outbound);
         let in_ts = self.jitter.playout_timestamp();
         let out_ts = self.writer.next_header().timestamp;
-        self.send(outbound, &mut s.payload, &mut s.packet);
+        self.send(now, outbound, &mut s.payload, &mut s.packet);
         self.capture(&s.inbound[..n], in_ts, &s.outbound[..n], out_ts);
+        self.rtcp_tick(now, &mut s.rtcp);
         self.publish_stats();
     }
 
@@ -262,10 +301,92 @@ impl Leg {
     /// decoded: `inbound` is what our far end said, `heard` what it hears
     /// (the peer's inbound). No prompt is sent; our own stream's media time
     /// runs on so it resumes seamlessly after the bridge.
-    fn bridged_tick(&mut self, inbound: &[i16], in_ts: u32, heard: &[i16], heard_ts: u32) {
+    fn bridged_tick(
+        &mut self,
+        now: Instant,
+        (inbound, in_ts): (&[i16], u32),
+        (heard, heard_ts): (&[i16], u32),
+        rtcp_buf: &mut [u8],
+    ) {
         self.writer.skip();
         self.capture(inbound, in_ts, heard, heard_ts);
+        self.rtcp_tick(now, rtcp_buf);
         self.publish_stats();
+    }
+
+    /// Sends the RTCP report if one is due and there is somewhere to send
+    /// it (otherwise it stays due).
+    fn rtcp_tick(&mut self, now: Instant, buf: &mut [u8]) {
+        if now < self.rtcp.poll_timeout() {
+            return;
+        }
+        let Some(dest) = self.rtcp_destination() else {
+            return;
+        };
+        let Some(len) = self.rtcp.poll_transmit(now, buf) else {
+            return;
+        };
+        let socket = if self.rtcp_mux {
+            &self.socket
+        } else {
+            &self.rtcp_socket
+        };
+        if socket
+            .send_to(buf.get(..len).unwrap_or_default(), dest)
+            .is_err()
+        {
+            self.stats.send_errors += 1;
+        }
+    }
+
+    /// Where reports go: the RTP remote when muxed; else the latched RTCP
+    /// source, or the RTP remote's port + 1.
+    fn rtcp_destination(&self) -> Option<SocketAddr> {
+        if self.rtcp_mux {
+            return self.remote;
+        }
+        self.rtcp_remote.or_else(|| {
+            let r = self.remote?;
+            Some(SocketAddr::new(r.ip(), r.port().checked_add(1)?))
+        })
+    }
+
+    /// Reads the RTCP socket until `WouldBlock` or its budget is spent.
+    fn drain_rtcp(&mut self, now: Instant, buf: &mut [u8; RECV_BUF]) {
+        while self.rtcp_budget > 0 {
+            match self.rtcp_socket.recv_from(buf) {
+                Ok((len, src)) => {
+                    self.rtcp_budget -= 1;
+                    self.on_rtcp(now, buf.get(..len).unwrap_or_default(), src);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => self.rtcp_budget -= 1,
+            }
+        }
+        self.rtcp_pending = true;
+    }
+
+    /// A datagram on the RTCP port: terminated here (a bridge never relays
+    /// RTCP). The first valid one's source becomes the RTCP remote.
+    fn on_rtcp(&mut self, now: Instant, datagram: &[u8], src: SocketAddr) {
+        if self.rtcp_remote.is_some_and(|r| r != src) {
+            self.rtcp.count_invalid();
+            return;
+        }
+        if self.rtcp.handle_rtcp(now, datagram).is_ok() && self.rtcp_remote.is_none() {
+            tracing::debug!(parent: &self.span, %src, "latching RTCP to packet source");
+            self.rtcp_remote = Some(src);
+        }
+    }
+
+    /// RTCP on the RTP port (RFC 5761), from the RTP remote (or anyone
+    /// before latching): handled and consumed, never relayed. False if it
+    /// is not valid RTCP from there: then it is judged as RTP.
+    fn on_muxed_rtcp(&mut self, now: Instant, datagram: &[u8], src: SocketAddr) -> bool {
+        if self.latched && self.remote != Some(src) {
+            return false;
+        }
+        self.rtcp.handle_rtcp(now, datagram).is_ok()
     }
 
     /// Reads until `WouldBlock` or the budget is spent, relaying valid
@@ -294,9 +415,12 @@ impl Leg {
         src: SocketAddr,
         peer: Option<&mut Leg>,
     ) {
+        if is_rtcp(datagram) && self.on_muxed_rtcp(now, datagram, src) {
+            return;
+        }
         self.stats.packets_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
-        let Some((_, kind)) = self.payload_types().classify(datagram) else {
+        let Some((packet, kind)) = self.payload_types().classify(datagram) else {
             self.stats.packets_invalid += 1;
             return;
         };
@@ -310,10 +434,13 @@ impl Leg {
         if kind == PacketKind::TelephoneEvent {
             self.stats.dtmf_packets += 1;
         }
+        self.rtcp
+            .handle_rtp_received(now, &packet, kind == PacketKind::Audio);
+        let sent = (packet.ssrc, packet.timestamp, packet.payload.len());
         // Relay first: the jitter buffer can wait a few hundred ns, the
         // far end should not.
         if let Some(peer) = peer {
-            if peer.relay(datagram, kind) {
+            if peer.relay(now, datagram, kind, sent) {
                 self.stats.packets_forwarded += 1;
             }
         }
@@ -335,7 +462,15 @@ impl Leg {
     /// Sends a packet the peer received out of this leg's socket to this
     /// leg's far end, as it is but for the payload type number (see
     /// [`PayloadTypes::retarget`]). Returns whether the packet was sent.
-    fn relay(&mut self, datagram: &mut [u8], kind: PacketKind) -> bool {
+    /// `sent` (SSRC, timestamp, payload length) goes to this leg's RTCP
+    /// sender statistics: on this hop, the relayed stream is what we send.
+    fn relay(
+        &mut self,
+        now: Instant,
+        datagram: &mut [u8],
+        kind: PacketKind,
+        (ssrc, timestamp, payload_len): (u32, u32, usize),
+    ) -> bool {
         if self.shared.stop.load(Relaxed) {
             return false;
         }
@@ -349,6 +484,7 @@ impl Leg {
             Ok(_) => {
                 self.stats.packets_sent += 1;
                 self.stats.bytes_sent += datagram.len() as u64;
+                self.rtcp.handle_rtp_sent(now, ssrc, timestamp, payload_len);
                 true
             }
             Err(_) => {
@@ -378,7 +514,7 @@ impl Leg {
         self.writer.start_talkspurt();
     }
 
-    fn send(&mut self, pcm: &[i16], payload_buf: &mut [u8], packet_buf: &mut [u8]) {
+    fn send(&mut self, now: Instant, pcm: &[i16], payload_buf: &mut [u8], packet_buf: &mut [u8]) {
         let Some(remote) = self.remote else {
             // Nobody to send to: media time runs on, the sequence does not.
             self.writer.skip();
@@ -386,6 +522,7 @@ impl Leg {
         };
         let len = self.codec.encode(pcm, payload_buf);
         let payload = payload_buf.get(..len).unwrap_or(&[]);
+        let header = self.writer.next_header();
         match self.writer.write(payload, packet_buf) {
             Ok(plen) => match self
                 .socket
@@ -394,6 +531,8 @@ impl Leg {
                 Ok(_) => {
                     self.stats.packets_sent += 1;
                     self.stats.bytes_sent += plen as u64;
+                    self.rtcp
+                        .handle_rtp_sent(now, header.ssrc, header.timestamp, len);
                 }
                 Err(_) => self.stats.send_errors += 1,
             },
@@ -408,14 +547,35 @@ impl Leg {
         self.stats.packets_duplicate = j.duplicate;
         self.stats.packets_discarded = j.too_large + j.jumps + j.dropped;
         self.shared.stats.publish(&self.stats);
+        let quality = self.rtcp.quality(self.playout_delay, self.emodel);
+        self.shared.quality.publish(&quality);
+    }
+
+    /// Hangup: a last report and a BYE for the stream we send.
+    fn send_bye(&mut self, now: Instant) {
+        let Some(dest) = self.rtcp_destination() else {
+            return;
+        };
+        let mut buf = [0u8; RTCP_BUF];
+        let Some(len) = self.rtcp.write_bye(now, &mut buf) else {
+            return;
+        };
+        let socket = if self.rtcp_mux {
+            &self.socket
+        } else {
+            &self.rtcp_socket
+        };
+        let _ = socket.send_to(buf.get(..len).unwrap_or_default(), dest);
     }
 
     /// Publishes the final report (after the recorder finalized the file, if
     /// recording); returns the close request if the recorder queue is full.
     fn finish(mut self, now: Instant) -> Option<(LegRecording, OnFinished)> {
+        self.send_bye(now);
         self.publish_stats();
         let report = LegReport {
             stats: self.stats.clone(),
+            quality: self.shared.quality.snapshot(),
             recording: None,
             recorded_frames: 0,
             duration: now.saturating_duration_since(self.started),
@@ -461,8 +621,8 @@ fn tick_pair(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch, force_read
         }
     }
     let (a_ts, b_ts) = (a.jitter.playout_timestamp(), b.jitter.playout_timestamp());
-    a.bridged_tick(a_in, a_ts, b_in, b_ts);
-    b.bridged_tick(b_in, b_ts, a_in, a_ts);
+    a.bridged_tick(now, (a_in, a_ts), (b_in, b_ts), &mut s.rtcp);
+    b.bridged_tick(now, (b_in, b_ts), (a_in, a_ts), &mut s.rtcp);
 }
 
 /// Both legs of slots `i` and `j`, if both exist.
@@ -524,6 +684,7 @@ pub(crate) fn spawn_worker(
             outbound: [0; MAX_FRAME_SAMPLES],
             payload: [0; MAX_FRAME_SAMPLES],
             packet: [0; RTP_HEADER_LEN + MAX_FRAME_SAMPLES],
+            rtcp: [0; RTCP_BUF],
         }),
         load: Arc::clone(&load),
         counters,
@@ -597,7 +758,8 @@ impl Worker {
                 // The waker only interrupts the poll; commands are taken at
                 // the top of the loop.
                 if event.token() != WAKER {
-                    self.on_readable(event.token().0, now);
+                    let token = event.token().0;
+                    self.on_readable(token / 2, token % 2 == 1, now);
                 }
             }
         }
@@ -615,6 +777,7 @@ impl Worker {
                         tracing::info!(parent: &leg.span, %remote, "remote set");
                         leg.remote = Some(remote);
                         leg.latched = false;
+                        leg.rtcp_remote = None;
                     }
                 }
                 Ok(Command::Bridge { a, b }) => self.bridge(a, b),
@@ -635,15 +798,19 @@ impl Worker {
             self.slots.push(None);
             self.free.reserve(self.slots.len());
         }
-        match self
-            .poll
-            .registry()
-            .register(&mut leg.socket, Token(slot), Interest::READABLE)
-        {
+        let registry = self.poll.registry();
+        match registry.register(&mut leg.socket, rtp_token(slot), Interest::READABLE) {
             Ok(()) => leg.registered = true,
             Err(e) => {
                 tracing::warn!(parent: &leg.span, error = %e, "cannot poll the RTP socket; reading it at each tick");
                 leg.registered = false;
+            }
+        }
+        match registry.register(&mut leg.rtcp_socket, rtcp_token(slot), Interest::READABLE) {
+            Ok(()) => leg.rtcp_registered = true,
+            Err(e) => {
+                tracing::warn!(parent: &leg.span, error = %e, "cannot poll the RTCP socket; reading it at each tick");
+                leg.rtcp_registered = false;
             }
         }
         tracing::debug!(parent: &leg.span, worker = self.index, local = %leg.shared.local_addr, "leg started");
@@ -717,14 +884,20 @@ impl Worker {
             .filter(|&j| matches!(self.slots.get(j), Some(Some(_))))
     }
 
-    /// A leg's socket became readable: drain it (relaying through its peer).
-    fn on_readable(&mut self, i: usize, now: Instant) {
+    /// A leg's socket became readable: drain it (relaying RTP through its
+    /// peer; RTCP stays with the leg).
+    fn on_readable(&mut self, i: usize, rtcp: bool, now: Instant) {
         let peer = match self.slots.get(i) {
             Some(Some(leg)) => self.live_peer(leg),
             _ => return, // a leg removed since the event was queued
         };
         let buf = &mut self.scratch.recv;
         let drained = std::panic::catch_unwind(AssertUnwindSafe(|| match peer {
+            _ if rtcp => {
+                if let Some(Some(leg)) = self.slots.get_mut(i) {
+                    leg.drain_rtcp(now, buf);
+                }
+            }
             None => {
                 if let Some(Some(leg)) = self.slots.get_mut(i) {
                     leg.drain(now, buf, None);
@@ -797,6 +970,9 @@ impl Worker {
         };
         if leg.registered {
             let _ = self.poll.registry().deregister(&mut leg.socket);
+        }
+        if leg.rtcp_registered {
+            let _ = self.poll.registry().deregister(&mut leg.rtcp_socket);
         }
         self.free.push(i);
         // Not active any more before its report can resolve.

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use media_core::codec::Codec;
 use media_core::jitter::{JitterBuffer, JitterConfig, Playout};
 use media_core::player::{Prompt, PromptPlayer};
+use media_core::quality::EModel;
 use media_core::resample::Resampler;
+use media_core::rtcp::packet::write_receiver_report;
+use media_core::rtcp::{ReportBlock, RtcpConfig, RtcpSession};
 use media_core::rtp::{RtpPacket, RtpWriter};
 
 struct Counting;
@@ -64,13 +67,45 @@ fn per_tick_operations_do_not_allocate() {
     let (mut pcm, mut wide, mut payload, mut packet) =
         ([0i16; 160], [0i16; 320], [0u8; 160], [0u8; 172]);
     let t0 = Instant::now();
+    let mut rtcp = RtcpSession::new(
+        RtcpConfig {
+            ssrc: writer.ssrc(),
+            cname: "alloc".into(),
+            clock_rate: 8_000,
+            interval: Duration::from_millis(200),
+            seed: 1,
+        },
+        t0,
+        std::time::SystemTime::now(),
+    );
+    let (mut report, mut rr, mut lsr) = ([0u8; 512], [0u8; 64], 0u32);
     let mut tick = |k: u32| {
         let now = t0 + Duration::from_millis(20 * k as u64);
         player.next_frame(&mut pcm);
         Codec::Pcmu.encode(&pcm, &mut payload);
         let n = writer.write(&payload, &mut packet).unwrap();
         let parsed = RtpPacket::parse(&packet[..n]).unwrap();
+        rtcp.handle_rtp_sent(now, parsed.ssrc, parsed.timestamp, parsed.payload.len());
+        rtcp.handle_rtp_received(now, &parsed, true);
         jb.push_rtp(now, &parsed);
+        // RTCP: a report when due, and the far end's answer to it.
+        if let Some(len) = rtcp.poll_transmit(now, &mut report) {
+            assert!(len > 0);
+            lsr = u32::from_be_bytes([report[10], report[11], report[12], report[13]]);
+        }
+        if k.is_multiple_of(10) {
+            let block = ReportBlock {
+                ssrc: parsed.ssrc,
+                lsr,
+                ..ReportBlock::default()
+            };
+            let len = write_receiver_report(7, &[block], &mut rr).unwrap();
+            rtcp.handle_rtcp(now, &rr[..len]).unwrap();
+        }
+        assert!(rtcp
+            .quality(Duration::from_millis(40), EModel::G711_PLC)
+            .mos
+            .is_some());
         if let Playout::Frame(p) = jb.pop(now) {
             Codec::Pcmu.decode(p, &mut pcm);
         }
@@ -85,6 +120,7 @@ fn per_tick_operations_do_not_allocate() {
         }
     });
     assert_eq!((allocs, bytes), (0, 0), "1000 ticks allocated");
+    assert!(rtcp.rtt().is_some(), "the RTCP path ran");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The bridged media path must not allocate either: packets relayed in the
 //! wakeup they arrive in, and pairs ticking together with decoding, taps
-//! and the frame exchange between the two legs.
+//! and the frame exchange between the two legs; RTCP received (on the
+//! RTCP port and muxed on the RTP port) and sent (reports every ~100 ms).
 //!
 //! The work happens on the engine's worker thread, so this counts
 //! allocations of every thread except the test's own (which builds packets
@@ -12,11 +13,12 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use common::*;
+use media_core::rtcp::packet::write_receiver_report;
 use media_core::rtp::RtpWriter;
 use media_core::{Codec, LegHandle, LegSpec, MediaEngine, Prompt, TapDirection, TapFrame};
 
@@ -54,7 +56,17 @@ static GLOBAL: Counting = Counting;
 
 /// Relays `rounds` packets each way between the two far ends, 1 ms apart,
 /// so the worker also runs many ticks meanwhile.
-fn exchange(fa: &UdpSocket, a: SocketAddr, fb: &UdpSocket, b: SocketAddr, rounds: usize) {
+/// Every tenth round, `fa_rtcp` (far end A's RTCP socket) sends A an RR
+/// on its RTCP port and `fa` one muxed on its RTP port.
+fn exchange(
+    (fa, fa_rtcp): (&UdpSocket, &UdpSocket),
+    a: &LegHandle,
+    fb: &UdpSocket,
+    b: &LegHandle,
+    rounds: usize,
+) {
+    let a_rtcp = a.rtcp_addr();
+    let (a, b) = (a.local_addr(), b.local_addr());
     let mut wa = RtpWriter::with_initial(0, 160, 0xa, 1, 0);
     let mut wb = RtpWriter::with_initial(0, 160, 0xb, 1, 0);
     let (mut pkt, mut buf) = ([0u8; 200], [0u8; 1500]);
@@ -66,8 +78,20 @@ fn exchange(fa: &UdpSocket, a: SocketAddr, fb: &UdpSocket, b: SocketAddr, rounds
             let (len, _) = at.recv_from(&mut buf).expect("relayed");
             assert_eq!(&buf[..len], &pkt[..n]);
         }
+        if k.is_multiple_of(10) {
+            // RTCP into leg A, on its RTCP port and muxed: terminated there.
+            fa_rtcp.send_to(&rtcp_rr(), a_rtcp).unwrap();
+            fa.send_to(&rtcp_rr(), a).unwrap();
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// An empty receiver report, as a far end sends it.
+fn rtcp_rr() -> [u8; 8] {
+    let mut out = [0u8; 8];
+    write_receiver_report(0xa, &[], &mut out).unwrap();
+    out
 }
 
 fn pair(
@@ -79,6 +103,8 @@ fn pair(
     let mut sa = LegSpec::new("alloc-a", Codec::Pcmu);
     sa.remote = Some(fa.local_addr().unwrap());
     sa.prompt = Prompt::Silence;
+    // Reports every 50-150 ms, so the measured rounds send several.
+    sa.rtcp_interval = Duration::from_millis(100);
     if let Some([inbound, outbound]) = taps {
         sa.taps.push((TapDirection::Inbound, Box::new(inbound)));
         sa.taps.push((TapDirection::Outbound, Box::new(outbound)));
@@ -87,6 +113,7 @@ fn pair(
     let mut sb = LegSpec::new("alloc-b", Codec::Pcmu);
     sb.remote = Some(fb.local_addr().unwrap());
     sb.prompt = Prompt::Silence;
+    sb.rtcp_interval = Duration::from_millis(100);
     sb.colocate_with = Some(a.clone());
     let b = engine.create_leg(sb).unwrap();
     engine.bridge(&a, &b).unwrap();
@@ -102,14 +129,22 @@ fn bridged_forwarding_and_ticks_do_not_allocate() {
     EXCLUDED.with(|e| e.set(true));
     let engine = engine(35_000, 1);
     let (fa, fb) = (far_end(), far_end());
+    // Where A's reports go once it latched to this socket's RR: never read.
+    let fa_rtcp = far_end();
 
     // Pure relay: nothing needs decoded audio.
     let (a, b) = pair(&engine, &fa, &fb, None);
-    exchange(&fa, a.local_addr(), &fb, b.local_addr(), 50); // warm-up
+    exchange((&fa, &fa_rtcp), &a, &fb, &b, 50); // warm-up
     std::thread::sleep(Duration::from_millis(60));
     let before = ALLOCS.load(Relaxed);
-    exchange(&fa, a.local_addr(), &fb, b.local_addr(), 300);
+    exchange((&fa, &fa_rtcp), &a, &fb, &b, 300);
     let relay_allocs = ALLOCS.load(Relaxed) - before;
+    let (qa, qb) = (a.quality(), b.quality());
+    assert!(qa.reports_received >= 50, "RTCP reached leg A: {qa:?}");
+    assert!(
+        qa.reports_sent >= 2 && qb.reports_sent >= 2,
+        "{qa:?} {qb:?}"
+    );
     a.stop();
     b.stop().wait(Duration::from_secs(2)).expect("report");
 
@@ -118,10 +153,10 @@ fn bridged_forwarding_and_ticks_do_not_allocate() {
     let (tin, rin) = crossbeam_channel::bounded(2_000);
     let (tout, rout) = crossbeam_channel::bounded(2_000);
     let (a, b) = pair(&engine, &fa, &fb, Some([tin, tout]));
-    exchange(&fa, a.local_addr(), &fb, b.local_addr(), 50);
+    exchange((&fa, &fa_rtcp), &a, &fb, &b, 50);
     std::thread::sleep(Duration::from_millis(100));
     let before = ALLOCS.load(Relaxed);
-    exchange(&fa, a.local_addr(), &fb, b.local_addr(), 300);
+    exchange((&fa, &fa_rtcp), &a, &fb, &b, 300);
     let decoded_allocs = ALLOCS.load(Relaxed) - before;
     let (tapped_in, tapped_out) = (rin.len(), rout.len());
     a.stop();

@@ -24,6 +24,8 @@
 //!   re-INVITE) and recognises incoming ones.
 //!
 //! [`sdp`] parses session descriptions and answers audio offers;
+//! [`auth`] challenges and verifies SIP digest authentication (server) and
+//! answers 401/407 challenges (client), SHA-256 and MD5, sans-IO;
 //! [`protection`] rate-limits INVITEs per source and drops known scanners;
 //! [`transport`] moves bytes (UDP today), and is the only part that does I/O.
 //!
@@ -112,9 +114,10 @@
 //! Every byte from the network is hostile: parsers return errors and never
 //! panic, sizes and counts are bounded ([`message::ParseLimits`],
 //! [`sdp::SdpLimits`], [`transaction::Endpoint::set_max_transactions`]), and
-//! both parsers have fuzz targets (`fuzz/fuzz_targets/sip_message.rs`,
-//! `sdp.rs`). Test messages live as files under `tests/messages/`.
+//! the parsers have fuzz targets (`fuzz/fuzz_targets/sip_message.rs`,
+//! `sdp.rs`, `sip_auth.rs`). Test messages live as files under `tests/messages/`.
 
+pub mod auth;
 pub mod dialog;
 pub mod message;
 pub mod protection;
