@@ -135,10 +135,13 @@ pub async fn wait_event(
 }
 
 /// The kind of each event, for asserting sequences: "started", "answered", …
+/// Periodic quality reports are left out (how many a call gets depends on
+/// its length); look for them with [`quality_reports`].
 pub fn event_kinds(events: &[control_api::proto::CallEvent]) -> Vec<&'static str> {
     use control_api::proto::call_event::Event;
     events
         .iter()
+        .filter(|e| !matches!(e.event, Some(Event::Quality(_))))
         .map(|e| match &e.event {
             Some(Event::Started(_)) => "started",
             Some(Event::Answered(_)) => "answered",
@@ -146,7 +149,22 @@ pub fn event_kinds(events: &[control_api::proto::CallEvent]) -> Vec<&'static str
             Some(Event::Lagged(_)) => "lagged",
             Some(Event::RecordingPaused(_)) => "recording_paused",
             Some(Event::RecordingResumed(_)) => "recording_resumed",
+            Some(Event::Quality(_)) => "quality",
             None => "none",
+        })
+        .collect()
+}
+
+/// The periodic quality reports among `events`.
+pub fn quality_reports(
+    events: &[control_api::proto::CallEvent],
+) -> Vec<control_api::proto::QualityReport> {
+    use control_api::proto::call_event::Event;
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Some(Event::Quality(q)) => Some(q.clone()),
+            _ => None,
         })
         .collect()
 }

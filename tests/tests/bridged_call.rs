@@ -46,7 +46,7 @@ async fn caller_and_agent_are_bridged_and_recorded_in_stereo() {
 
     let kinds = event_kinds(&events);
     assert_eq!(kinds, ["started", "answered", "ended"], "{events:?}");
-    let Some(Event::Ended(ended)) = &events[2].event else {
+    let Some(Event::Ended(ended)) = &events.last().expect("ended").event else {
         unreachable!()
     };
     assert_eq!(ended.reason, "remote_bye");

@@ -8,7 +8,7 @@ use switchboard_e2e::audio::{self, Speech};
 use switchboard_e2e::engine::Engine;
 use switchboard_e2e::fork_server::ForkServer;
 use switchboard_e2e::sipp::Sipp;
-use switchboard_e2e::{event_kinds, events_until_ended, Scratch};
+use switchboard_e2e::{event_kinds, events_until_ended, quality_reports, Scratch};
 
 const TEXT: &str =
     "Thank you for calling. Your account number is four two seven. Please hold for an agent.";
@@ -39,16 +39,31 @@ async fn sipp_call_is_answered_recorded_forked_and_reported() {
     let kinds = event_kinds(&events);
     assert_eq!(kinds, ["started", "answered", "ended"], "{events:?}");
     assert!(events.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    // The call outlives the 5 s report period: quality reached the stream.
+    let reports = quality_reports(&events);
+    assert!(!reports.is_empty(), "no quality report during the call");
+    let caller = reports[0].caller.expect("caller quality");
+    assert!(
+        caller.mos > 4.0,
+        "clean loopback call has MOS {}",
+        caller.mos
+    );
+    assert!(reports[0].callee.is_none(), "no bridged party");
     let call_id = events[0].call_id.clone();
     assert!(events.iter().all(|e| e.call_id == call_id));
     let Some(Event::Answered(answered)) = &events[1].event else {
         unreachable!()
     };
     assert_eq!(answered.codec, "PCMU");
-    let Some(Event::Ended(ended)) = &events[2].event else {
+    let Some(Event::Ended(ended)) = &events.last().expect("ended").event else {
         unreachable!()
     };
     assert_eq!(ended.reason, "remote_bye");
+    let quality = ended.quality.expect("final quality");
+    assert!(
+        quality.mos > 4.0 && quality.cumulative_lost == 0,
+        "{quality:?}"
+    );
     let rtp = ended.rtp.expect("rtp counters");
     let expected = speech.packets();
     assert!(

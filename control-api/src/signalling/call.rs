@@ -2,8 +2,10 @@
 //! lifecycle, and the events it owes the event bus.
 
 use crate::events::EventBus;
-use crate::proto::{call_event, CallAnswered, CallEnded, CallInfo, RtpCounters};
-use media_core::{LegHandle, LegReport, LegStats, StopReceipt};
+use crate::proto::{
+    call_event, CallAnswered, CallEnded, CallInfo, CallQuality, QualityReport, RtpCounters,
+};
+use media_core::{LegHandle, LegQuality, LegReport, LegStats, StopReceipt};
 use sip_stack::dialog::Dialog;
 use sip_stack::message::Request;
 use sip_stack::sdp::{AudioCodec, AudioOffer, SessionDescription};
@@ -208,6 +210,17 @@ impl Call {
         }
     }
 
+    /// Both legs' quality now, for the periodic event (answered calls only).
+    pub fn quality_report(&self) -> Option<QualityReport> {
+        if self.answered_at.is_none() || self.is_ending() {
+            return None;
+        }
+        Some(QualityReport {
+            caller: Some(quality(&self.leg.quality())),
+            callee: self.outbound.as_ref().map(|o| quality(&o.leg.quality())),
+        })
+    }
+
     /// Adds what the leg did since the last sample to the global RTP counters.
     pub fn sample_metrics(&mut self) {
         let now = self.leg.stats();
@@ -227,6 +240,10 @@ impl Call {
             .unwrap_or_else(|| self.leg.stats());
         add_rtp_metrics(&self.reported, &stats);
         self.reported = stats.clone();
+        let final_quality = report
+            .as_ref()
+            .map(|r| r.quality.clone())
+            .unwrap_or_else(|| self.leg.quality());
         let recording_path = report
             .as_ref()
             .and_then(|r| r.recording.as_ref())
@@ -256,6 +273,7 @@ impl Call {
                 recording_path,
                 rtp: Some(counters(&stats)),
                 duration_ms,
+                quality: Some(quality(&final_quality)),
             }),
         );
     }
@@ -270,6 +288,19 @@ pub fn counters(s: &LegStats) -> RtpCounters {
         packets_lost: s.packets_lost,
         packets_late: s.packets_late,
         packets_invalid: s.packets_invalid,
+    }
+}
+
+pub fn quality(q: &LegQuality) -> CallQuality {
+    CallQuality {
+        mos: q.mos.unwrap_or_default(),
+        jitter_ms: q.jitter_ms,
+        fraction_lost: q.fraction_lost,
+        cumulative_lost: q.cumulative_lost,
+        packets_expected: q.packets_expected,
+        rtt_ms: q.rtt_ms.unwrap_or_default(),
+        remote_fraction_lost: q.remote_fraction_lost.unwrap_or_default(),
+        remote_jitter_ms: q.remote_jitter_ms.unwrap_or_default(),
     }
 }
 

@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+/// Seconds between QualityReport events for each answered call.
+const QUALITY_REPORT_SECS: u64 = 5;
+
 /// Sources whose INVITE rate is tracked at once (bounds the limiter's memory).
 const MAX_RATE_LIMITED_SOURCES: usize = 100_000;
 
@@ -166,6 +169,8 @@ pub struct Signalling {
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
     scanners: UserAgentFilter,
     invite_limiter: InviteRateLimiter,
+    /// Seconds since start, for periodic work.
+    ticks: u64,
 }
 
 impl Signalling {
@@ -215,6 +220,7 @@ impl Signalling {
                 config.sip.invite_burst_per_source,
                 MAX_RATE_LIMITED_SOURCES,
             ),
+            ticks: 0,
         };
         Ok((this, SignallingHandle { commands }, command_rx))
     }
@@ -458,9 +464,15 @@ impl Signalling {
         resp.headers.set("Accept", "application/sdp");
     }
 
+    /// Once a second: global RTP counters; every few seconds, quality events.
     fn sample_metrics(&mut self) {
+        self.ticks = self.ticks.wrapping_add(1);
+        let report_quality = self.ticks % QUALITY_REPORT_SECS == 0;
         for call in self.calls.values_mut() {
             call.sample_metrics();
+            if let Some(q) = report_quality.then(|| call.quality_report()).flatten() {
+                self.bus.publish(&call.id, call_event::Event::Quality(q));
+            }
         }
         metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
         metrics::gauge!("switchboard_sip_transactions").set(self.endpoint.len() as f64);
