@@ -467,7 +467,7 @@ impl Signalling {
     /// Once a second: global RTP counters; every few seconds, quality events.
     fn sample_metrics(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
-        let report_quality = self.ticks % QUALITY_REPORT_SECS == 0;
+        let report_quality = self.ticks.is_multiple_of(QUALITY_REPORT_SECS);
         for call in self.calls.values_mut() {
             call.sample_metrics();
             if let Some(q) = report_quality.then(|| call.quality_report()).flatten() {
