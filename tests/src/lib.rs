@@ -163,7 +163,7 @@ pub fn quality_reports(
     events
         .iter()
         .filter_map(|e| match &e.event {
-            Some(Event::Quality(q)) => Some(q.clone()),
+            Some(Event::Quality(q)) => Some(*q),
             _ => None,
         })
         .collect()
