@@ -55,9 +55,32 @@ pub struct SipConfig {
     pub invite_burst_per_source: u32,
     /// Requests whose User-Agent contains one of these are dropped unanswered.
     pub blocked_user_agents: Vec<String>,
+    /// Sources (CIDR) that may call without authenticating: trunks, the SBC.
+    /// Every other INVITE gets a digest challenge (RFC 3261 §22).
+    pub trusted_networks: Vec<String>,
+    /// Who may call from elsewhere, with digest credentials.
+    pub users: Vec<SipUser>,
+    /// Realm of our challenges.
+    pub auth_realm: String,
+    /// Digest algorithms offered, strongest first ("SHA-256", "MD5", "-sess" forms).
+    pub auth_algorithms: Vec<String>,
+    /// Keys the nonces; share it across nodes behind one load balancer.
+    /// Empty: random per process (nonces then die with it).
+    pub auth_secret: String,
     /// RFC 3261 T1 (RTT estimate) in ms: retransmission and timeout timers
     /// scale from it (a 2xx is resent from T1 on; no ACK by 64·T1 ends the call).
     pub timer_t1_ms: u64,
+}
+
+/// A digest user: a password, or its HA1 (`MD5(user:realm:password)` /
+/// `SHA-256(...)`) so the config need not hold passwords.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipUser {
+    pub username: String,
+    pub password: String,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -95,6 +118,9 @@ pub struct RoutingConfig {
     /// call to, keeping the Request-URI user. Empty: the engine answers
     /// calls itself and plays the prompt.
     pub bridge_to: String,
+    /// Credentials for the target's digest challenges (401/407), if it asks.
+    pub bridge_username: String,
+    pub bridge_password: String,
 }
 
 impl RoutingConfig {
@@ -138,6 +164,11 @@ impl Default for SipConfig {
             max_transactions: 50_000,
             codecs: vec!["PCMU".into(), "PCMA".into()],
             timer_t1_ms: 500,
+            trusted_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            users: Vec::new(),
+            auth_realm: "switchboard".into(),
+            auth_algorithms: vec!["SHA-256".into(), "MD5".into()],
+            auth_secret: String::new(),
             invite_rate_per_source: 20.0,
             invite_burst_per_source: 40,
             blocked_user_agents: sip_stack::protection::UserAgentFilter::default_signatures(),
@@ -217,6 +248,29 @@ impl Config {
         }
         if !(10..=10_000).contains(&self.sip.timer_t1_ms) {
             return invalid("sip.timer_t1_ms must be between 10 and 10000");
+        }
+        if let Some(bad) = self
+            .sip
+            .trusted_networks
+            .iter()
+            .find(|n| n.parse::<ipnet::IpNet>().is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "sip.trusted_networks: {bad:?} is not a CIDR network (e.g. 10.0.0.0/8)"
+            )));
+        }
+        if let Some(bad) = self
+            .sip
+            .auth_algorithms
+            .iter()
+            .find(|a| sip_stack::auth::Algorithm::parse(a).is_none())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "sip.auth_algorithms: unknown algorithm {bad:?}"
+            )));
+        }
+        if self.sip.auth_algorithms.is_empty() {
+            return invalid("sip.auth_algorithms must name at least one algorithm");
         }
         if !self.routing.bridge_to.is_empty() && self.routing.bridge_target().is_none() {
             return invalid("routing.bridge_to must be an ip:port");

@@ -94,6 +94,9 @@ pub struct Outbound {
     pub dialog: Option<Dialog>,
     /// The ACK sent for the 2xx, resent if the 2xx is retransmitted.
     pub ack: Option<(Vec<u8>, SocketAddr)>,
+    /// Digest challenges answered so far (bounded: a wrong password must
+    /// not loop forever).
+    pub auth_attempts: u8,
 }
 
 pub struct NewCall {

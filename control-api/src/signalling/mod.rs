@@ -12,6 +12,7 @@
 //!  media (leg stopped) ─▶ Internal ─────────────────────┘─▶ EventBus
 //! ```
 
+mod auth;
 mod call;
 mod invite;
 mod outbound;
@@ -24,13 +25,13 @@ use call::{Call, EndReason};
 use media_core::{LegReport, MediaEngine};
 use sip_stack::message::{Method, Request, Response, SipMessage};
 use sip_stack::protection::{InviteRateLimiter, UserAgentFilter};
-use sip_stack::transaction::{ClientTxId, Endpoint, Output, TimerConfig, TxEvent};
+use sip_stack::transaction::{ClientTxId, Endpoint, Output, ServerTxId, TimerConfig, TxEvent};
 use sip_stack::transport::UdpTransport;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -171,6 +172,7 @@ pub struct Signalling {
     invite_limiter: InviteRateLimiter,
     /// Seconds since start, for periodic work.
     ticks: u64,
+    gatekeeper: auth::Gatekeeper,
 }
 
 impl Signalling {
@@ -221,6 +223,7 @@ impl Signalling {
                 MAX_RATE_LIMITED_SOURCES,
             ),
             ticks: 0,
+            gatekeeper: auth::Gatekeeper::new(&config.sip),
         };
         Ok((this, SignallingHandle { commands }, command_rx))
     }
@@ -348,19 +351,7 @@ impl Signalling {
     ) {
         let in_dialog = req.to_tag().is_some();
         match (&req.method, in_dialog) {
-            (Method::Invite, false) => {
-                if self.invite_limiter.allow(Instant::now(), source.ip()) {
-                    self.on_invite(tx, req, source);
-                } else {
-                    metrics::counter!("switchboard_calls_rejected_total", "reason" => "rate_limited")
-                        .increment(1);
-                    warn!(%source, "INVITE rate limit reached: 503");
-                    let mut resp = Response::for_request(&req, 503, "Service Unavailable");
-                    let retry = self.invite_limiter.retry_after().as_secs().to_string();
-                    resp.headers.set("Retry-After", retry);
-                    self.respond(tx, resp);
-                }
-            }
+            (Method::Invite, false) => self.on_new_invite(tx, req, source),
             (Method::Invite, true) => self.on_reinvite(tx, req),
             (Method::Bye, _) => self.on_bye(tx, req),
             (Method::Options, _) => {
@@ -382,6 +373,35 @@ impl Signalling {
             _ => {
                 let mut resp = Response::for_request(&req, 405, "Method Not Allowed");
                 self.add_capabilities(&mut resp);
+                self.respond(tx, resp);
+            }
+        }
+    }
+
+    /// A dialog-creating INVITE: rate limit, then trust or a digest challenge.
+    fn on_new_invite(&mut self, tx: ServerTxId, req: Request, source: SocketAddr) {
+        if !self.invite_limiter.allow(Instant::now(), source.ip()) {
+            metrics::counter!("switchboard_calls_rejected_total", "reason" => "rate_limited")
+                .increment(1);
+            warn!(%source, "INVITE rate limit reached: 503");
+            let mut resp = Response::for_request(&req, 503, "Service Unavailable");
+            let retry = self.invite_limiter.retry_after().as_secs().to_string();
+            resp.headers.set("Retry-After", retry);
+            return self.respond(tx, resp);
+        }
+        match self.gatekeeper.admit(&req, source.ip(), SystemTime::now()) {
+            auth::Admission::Admit(user) => {
+                if let Some(user) = user {
+                    debug!(%source, user, "caller authenticated");
+                }
+                self.on_invite(tx, req, source);
+            }
+            auth::Admission::Challenge(values) => {
+                let mut resp = Response::for_request(&req, 401, "Unauthorized");
+                resp.set_to_tag(&sip_stack::message::generate_tag());
+                for value in values {
+                    resp.headers.push("WWW-Authenticate", value);
+                }
                 self.respond(tx, resp);
             }
         }

@@ -10,6 +10,7 @@ use super::call::{EndReason, Outbound};
 use super::{ClientPurpose, Signalling};
 use crate::proto::call_event;
 use media_core::{Codec, LegHandle, LegSpec, Prompt};
+use sip_stack::auth::{authorize_request, UserCredentials};
 use sip_stack::dialog::Dialog;
 use sip_stack::message::{
     generate_branch, generate_call_id, generate_tag, name_addr_uri, Method, Request, Response,
@@ -109,6 +110,7 @@ impl Signalling {
             leg,
             dialog: None,
             ack: None,
+            auth_attempts: 0,
         })
     }
 
@@ -128,6 +130,7 @@ impl Signalling {
         match response.status {
             100..=199 => {}
             200..=299 => self.on_outbound_answered(call_id, response),
+            401 | 407 if self.retry_with_credentials(call_id, tx, &response) => {}
             status => {
                 self.client_txs.remove(&tx);
                 let passed = if (400..500).contains(&status) || status >= 600 {
@@ -142,6 +145,47 @@ impl Signalling {
                 self.fail_outbound(call_id, passed.0, &passed.1);
             }
         }
+    }
+
+    /// Answers the target's digest challenge by re-sending the INVITE with
+    /// credentials (new branch, next CSeq). False when we have none to give
+    /// or already tried twice (the second try covers a stale nonce).
+    fn retry_with_credentials(
+        &mut self,
+        call_id: &str,
+        tx: ClientTxId,
+        challenge: &Response,
+    ) -> bool {
+        let routing = &self.config.routing;
+        if routing.bridge_username.is_empty() {
+            return false;
+        }
+        let creds = UserCredentials::new(&routing.bridge_username, &routing.bridge_password);
+        let Some(call) = self.calls.get_mut(call_id).filter(|c| !c.is_ending()) else {
+            return false;
+        };
+        let span = call.span.clone();
+        let Some(out) = call.outbound.as_mut().filter(|o| o.auth_attempts < 2) else {
+            return false;
+        };
+        if let Err(e) = authorize_request(&mut out.invite, challenge, &creds) {
+            span.in_scope(|| warn!(error = %e, "cannot answer the target's challenge"));
+            return false;
+        }
+        out.auth_attempts += 1;
+        span.in_scope(|| {
+            info!(
+                status = challenge.status,
+                "answering the target's digest challenge"
+            )
+        });
+        let new_tx = self
+            .endpoint
+            .send_request(Instant::now(), out.invite.clone(), out.dest);
+        self.client_txs.remove(&tx);
+        self.client_txs
+            .insert(new_tx, (call_id.to_owned(), ClientPurpose::OutboundInvite));
+        true
     }
 
     /// A 2xx from the callee: ACK it, point the leg at its media, bridge, answer the caller.

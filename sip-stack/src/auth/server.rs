@@ -206,7 +206,7 @@ impl DigestServer {
         if !matches {
             return Err(Unauthorized::WrongResponse);
         }
-        if creds.uri != request_uri {
+        if !same_target(&creds.uri, request_uri) {
             return Err(Unauthorized::UriMismatch);
         }
         let now_secs = unix_secs(now);
@@ -339,5 +339,54 @@ impl NonceCounts {
 impl DigestServer {
     pub(crate) fn tracked_nonces(&self) -> usize {
         self.seen.len()
+    }
+}
+
+/// Whether the digest-uri names the request's target (RFC 3261 §22.4 asks
+/// for the Request-URI). Several UAs (SIPp among them) put only the host
+/// there, `sip:host:port`, leaving out the user part: accepted when scheme
+/// and host:port are the same, since the response still binds the nonce,
+/// method and that host, and nc replay protection still applies.
+fn same_target(digest_uri: &str, request_uri: &str) -> bool {
+    fn host_part(uri: &str) -> Option<(String, String)> {
+        let (scheme, rest) = uri.split_once(':')?;
+        let rest = rest.split([';', '?']).next()?;
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        Some((scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    }
+    let host_only = !digest_uri.contains('@');
+    digest_uri == request_uri
+        || (host_only
+            && matches!((host_part(digest_uri), host_part(request_uri)), (Some(a), Some(b)) if a == b))
+}
+
+#[cfg(test)]
+mod same_target_tests {
+    use super::same_target;
+
+    #[test]
+    fn host_only_digest_uri_matches_its_host_and_nothing_else() {
+        assert!(same_target("sip:bob@example.com", "sip:bob@example.com"));
+        assert!(same_target(
+            "sip:127.0.0.1:5060",
+            "sip:agent@127.0.0.1:5060"
+        ));
+        assert!(same_target(
+            "sip:127.0.0.1:5060",
+            "sip:agent@127.0.0.1:5060;transport=udp"
+        ));
+        assert!(!same_target(
+            "sip:127.0.0.1:5061",
+            "sip:agent@127.0.0.1:5060"
+        ));
+        assert!(!same_target("sip:evil.example", "sip:agent@127.0.0.1:5060"));
+        assert!(!same_target(
+            "sips:127.0.0.1:5060",
+            "sip:agent@127.0.0.1:5060"
+        ));
+        assert!(!same_target(
+            "sip:other@127.0.0.1:5060",
+            "sip:agent@127.0.0.1:5060"
+        ));
     }
 }
