@@ -6,7 +6,7 @@ set -euo pipefail
 
 want=(protobuf-compiler libprotobuf-dev)
 if [ "${1:-build}" = "test" ]; then
-  want+=(sip-tester espeak-ng sox rtpengine-daemon)
+  want+=(sip-tester espeak-ng sox rtpengine-daemon baresip)
 fi
 
 missing=()
