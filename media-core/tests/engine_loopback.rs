@@ -1,6 +1,9 @@
 //! End-to-end over loopback UDP: a real engine, a real leg, a test socket
 //! playing the far end. Every loop is bounded in count and time.
 
+mod common;
+
+use common::{assert_tone, loud_region, tone};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -8,9 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use media_core::codec::{ulaw_decode, ulaw_encode};
 use media_core::rtp::{RtpPacket, RtpWriter};
-use media_core::{
-    Codec, LegSpec, MediaConfig, MediaEngine, Prompt, TapDirection, TapFrame, TapSink, TAP_RATE,
-};
+use media_core::{Codec, LegSpec, Prompt, TapDirection, TapFrame, TapSink, TAP_RATE};
 
 /// The kind of sink the ASR bridge would write: a bounded channel.
 struct ChannelSink(Sender<TapFrame>);
@@ -21,72 +22,8 @@ impl TapSink for ChannelSink {
     }
 }
 
-fn engine(port_min: u16) -> MediaEngine {
-    MediaEngine::start(MediaConfig {
-        workers: 1,
-        rtp_port_min: port_min,
-        rtp_port_max: port_min + 200,
-        ..MediaConfig::default()
-    })
-    .expect("engine starts")
-}
-
 fn temp_dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mc-e2e-{}-{name}", std::process::id()))
-}
-
-fn tone(freq: f64, rate: f64, start: usize, n: usize, amp: f64) -> Vec<i16> {
-    (start..start + n)
-        .map(|i| (amp * (std::f64::consts::TAU * freq * i as f64 / rate).sin()) as i16)
-        .collect()
-}
-
-/// Power of one frequency (Goertzel), normalised by length.
-fn goertzel(x: &[i16], rate: f64, freq: f64) -> f64 {
-    let w = std::f64::consts::TAU * freq / rate;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &v in x {
-        let s = v as f64 + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / x.len() as f64
-}
-
-fn zero_crossing_hz(x: &[i16], rate: f64) -> f64 {
-    let ups = x.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count();
-    ups as f64 * rate / x.len() as f64
-}
-
-/// Asserts `x` is a tone of `freq`: zero crossings agree and the Goertzel
-/// power at `freq` dwarfs the power at `other`.
-fn assert_tone(x: &[i16], rate: f64, freq: f64, other: f64, what: &str) {
-    assert!(x.len() > 800, "{what}: only {} samples", x.len());
-    let hz = zero_crossing_hz(x, rate);
-    assert!(
-        (hz - freq).abs() < freq * 0.03,
-        "{what}: {hz} Hz, want {freq}"
-    );
-    let (p, q) = (goertzel(x, rate, freq), goertzel(x, rate, other));
-    assert!(
-        p > 100.0 * q,
-        "{what}: power {p} at {freq} vs {q} at {other}"
-    );
-}
-
-/// The samples between the first and last loud ones, trimmed by `trim`.
-fn loud_region(x: &[i16], trim: usize) -> &[i16] {
-    let first = x.iter().position(|s| s.unsigned_abs() > 2_000).unwrap_or(0);
-    let last = x
-        .iter()
-        .rposition(|s| s.unsigned_abs() > 2_000)
-        .unwrap_or(0);
-    if last > first + 2 * trim {
-        &x[first + trim..last - trim]
-    } else {
-        &[]
-    }
 }
 
 fn drain_leg_packets(sock: &UdpSocket, into: &mut Vec<Vec<u8>>) {
@@ -101,7 +38,7 @@ fn drain_leg_packets(sock: &UdpSocket, into: &mut Vec<Vec<u8>>) {
 
 #[test]
 fn leg_sends_prompt_records_and_taps_what_it_receives() {
-    let engine = engine(31_000);
+    let engine = common::engine(31_000, 1);
     let far = UdpSocket::bind("127.0.0.1:0").unwrap();
     far.set_nonblocking(true).unwrap();
     let (tap_tx, tap_rx): (Sender<TapFrame>, Receiver<TapFrame>) = crossbeam_channel::bounded(500);
@@ -227,7 +164,7 @@ fn leg_sends_prompt_records_and_taps_what_it_receives() {
 
 #[test]
 fn latches_to_source_and_classifies_packets() {
-    let engine = engine(31_400);
+    let engine = common::engine(31_400, 1);
     let far = UdpSocket::bind("127.0.0.1:0").unwrap();
     far.set_nonblocking(true).unwrap();
     let mut spec = LegSpec::new("call-e2e-2", Codec::Pcma);
@@ -300,7 +237,7 @@ fn latches_to_source_and_classifies_packets() {
 
 #[test]
 fn shutdown_finalizes_recordings_of_running_legs() {
-    let engine = engine(31_800);
+    let engine = common::engine(31_800, 1);
     let dir = temp_dir("shutdown");
     let path = dir.join("running.wav");
     let mut spec = LegSpec::new("call-e2e-3", Codec::Pcmu);
@@ -318,7 +255,7 @@ fn shutdown_finalizes_recordings_of_running_legs() {
 
 #[test]
 fn bad_specs_are_rejected() {
-    let engine = engine(32_200);
+    let engine = common::engine(32_200, 1);
     let mut spec = LegSpec::new("bad", Codec::Pcmu);
     spec.ptime_ms = 30;
     assert!(engine.create_leg(spec).is_err());
