@@ -11,6 +11,11 @@
 //!  gRPC ─▶ Command ─┘                                   │
 //!  media (leg stopped) ─▶ Internal ─────────────────────┘─▶ EventBus
 //! ```
+//!
+//! The modules follow a call's life: [`auth`] decides who may call (trusted
+//! networks, digest), `invite` answers the caller (or rings it while
+//! `outbound` calls the bridge target as a UAC), `call` is the state of one
+//! call, and `teardown` ends calls from either side.
 
 mod auth;
 mod call;
