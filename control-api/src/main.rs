@@ -11,7 +11,7 @@ use std::path::PathBuf;
     about = "Real-time media and telephony engine"
 )]
 struct Args {
-    /// A switchboard.toml; every key can also be set as SWITCHBOARD_<SECTION>__<KEY>.
+    /// A switchboard.toml; every key can also be set as `SWITCHBOARD_<SECTION>__<KEY>`.
     #[arg(long, env = "SWITCHBOARD_CONFIG")]
     config: Option<PathBuf>,
 }

@@ -12,7 +12,7 @@
 //!  media (leg stopped) ─▶ Internal ─────────────────────┘─▶ EventBus
 //! ```
 //!
-//! The modules follow a call's life: [`auth`] decides who may call (trusted
+//! The modules follow a call's life: `auth` decides who may call (trusted
 //! networks, digest), `invite` answers the caller (or rings it while
 //! `outbound` calls the bridge target as a UAC), `call` is the state of one
 //! call, and `teardown` ends calls from either side.
