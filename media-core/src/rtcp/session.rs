@@ -77,6 +77,9 @@ pub struct RtcpSession {
     rng: u64,
     next_report: Instant,
     source: Option<SourceStats>,
+    /// The far end said BYE for `source`: its figures stay for the call's
+    /// quality, and whatever RTP comes next starts a new source.
+    source_ended: bool,
     /// The far end's last SR: (its SSRC, middle 32 bits of its NTP time,
     /// when it arrived).
     remote_sr: Option<(u32, u32, Instant)>,
@@ -105,6 +108,7 @@ impl RtcpSession {
             rng: config.seed,
             next_report: now,
             source: None,
+            source_ended: false,
             remote_sr: None,
             sending: None,
             sent_srs: [0; SR_HISTORY],
@@ -145,8 +149,9 @@ impl RtcpSession {
     /// the jitter estimate (false for RFC 4733 events, whose timestamp
     /// stays at the event's start).
     pub fn handle_rtp_received(&mut self, now: Instant, packet: &RtpPacket<'_>, timing: bool) {
+        let continuing = !std::mem::take(&mut self.source_ended);
         let source = match &mut self.source {
-            Some(s) if s.ssrc == packet.ssrc => s,
+            Some(s) if s.ssrc == packet.ssrc && continuing => s,
             // A new SSRC is a new source (RFC 3550 8.2): start over.
             other => other.insert(SourceStats::new(packet.ssrc, packet.seq)),
         };
@@ -202,8 +207,11 @@ impl RtcpSession {
                 RtcpPacket::Bye(bye) => {
                     if let Some(s) = &self.source {
                         if bye.sources().any(|b| b == s.ssrc) {
-                            // Its numbering is over; a new stream starts fresh.
-                            self.source = None;
+                            // Its numbering is over; a new stream starts
+                            // fresh, but the figures of this one stay: a
+                            // hangup's RTCP BYE must not erase the call's
+                            // quality before it is reported.
+                            self.source_ended = true;
                         }
                     }
                 }

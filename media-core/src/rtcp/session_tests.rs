@@ -352,15 +352,20 @@ fn invalid_rtcp_is_counted_and_changes_nothing() {
 }
 
 #[test]
-fn bye_from_their_source_ends_its_numbering() {
+fn bye_from_their_source_keeps_its_figures_and_ends_its_numbering() {
     let (mut s, t0) = session(1);
     receive(&mut s, t0, [0, 3]);
     let mut out = [0u8; 64];
     let mut n = write_receiver_report(THEIRS, &[], &mut out).unwrap();
     n += write_bye(&[THEIRS], None, &mut out[n..]).unwrap();
     s.handle_rtcp(t0, &out[..n]).unwrap();
+    // A hangup's BYE must not erase the call's quality before it is reported.
     let q = quality(&s);
-    assert_eq!((q.packets_expected, q.mos), (0, None));
+    assert_eq!(q.packets_expected, 4);
+    assert!(q.mos.is_some());
+    // RTP after the BYE is a new stream: its numbering starts over.
+    receive(&mut s, t0, [500, 501]);
+    assert_eq!(quality(&s).packets_expected, 2);
 }
 
 #[test]
