@@ -72,6 +72,20 @@ impl Retx {
             deadline: now + give_up,
         }
     }
+
+    /// At `now`: true once the request has timed out; otherwise resends it
+    /// through `socket` when due (T1 doubling to T2).
+    fn step(&mut self, now: u64, socket: &mio::net::UdpSocket) -> bool {
+        if now >= self.deadline {
+            return true;
+        }
+        if now >= self.next {
+            let _ = socket.send_to(&self.bytes, self.dest);
+            self.interval = (self.interval * 2).min(T2_NS);
+            self.next = now + self.interval;
+        }
+        false
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -594,14 +608,8 @@ impl Agent {
     fn timers(&mut self, now: u64) {
         let mut expired_a = Vec::new();
         for (id, a) in &mut self.a {
-            if let Some(r) = &mut a.retx {
-                if now >= r.deadline {
-                    expired_a.push(id.clone());
-                } else if now >= r.next {
-                    let _ = self.uac.send_to(&r.bytes, r.dest);
-                    r.interval = (r.interval * 2).min(T2_NS);
-                    r.next = now + r.interval;
-                }
+            if a.retx.as_mut().is_some_and(|r| r.step(now, &self.uac)) {
+                expired_a.push(id.clone());
             }
         }
         for id in expired_a {
@@ -623,14 +631,8 @@ impl Agent {
         }
         let mut expired_b = Vec::new();
         for (id, b) in &mut self.b {
-            if let Some(r) = &mut b.retx {
-                if now >= r.deadline {
-                    expired_b.push(id.clone());
-                } else if now >= r.next {
-                    let _ = self.uas.send_to(&r.bytes, r.dest);
-                    r.interval = (r.interval * 2).min(T2_NS);
-                    r.next = now + r.interval;
-                }
+            if b.retx.as_mut().is_some_and(|r| r.step(now, &self.uas)) {
+                expired_b.push(id.clone());
             }
         }
         for id in expired_b {

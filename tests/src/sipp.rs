@@ -26,50 +26,56 @@ impl Sipp {
         pause_ms: u64,
         extra: &[&str],
     ) -> Sipp {
-        let media_port = free_udp_range(8);
-        let sip_port = free_udp_range(1);
-        let child = Command::new("sipp")
-            .arg(target.to_string())
-            .arg("-sf")
-            .arg(tests_dir().join("scenarios").join(scenario))
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
-            .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
-            .args(["-m", "1", "-l", "1", "-d", &pause_ms.to_string()])
-            .args([
-                "-timeout",
-                "60s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_err",
-            ])
-            .args(["-s", "agent"])
-            .args(extra)
-            .current_dir(workdir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sipp (Debian package sip-tester)");
-        Sipp { child: Some(child) }
+        let media_port = free_udp_range(8).to_string();
+        let sip_port = free_udp_range(1).to_string();
+        let pause = pause_ms.to_string();
+        let mut args = vec![target.to_string()];
+        args.extend(
+            [
+                "-p",
+                &sip_port,
+                "-mp",
+                &media_port,
+                "-l",
+                "1",
+                "-d",
+                &pause,
+                "-s",
+                "agent",
+            ]
+            .map(String::from),
+        );
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::spawn(scenario, &args, workdir)
     }
 
     /// Starts SIPp as a UAS running `scenario` for one call on `port`, in
     /// `workdir` (where the scenario's audio file must be).
     pub fn serve(scenario: &str, port: u16, workdir: &Path) -> Sipp {
-        let media_port = free_udp_range(8);
+        let media_port = free_udp_range(8).to_string();
+        let port = port.to_string();
+        Self::spawn(
+            scenario,
+            &["-p", &port, "-mp", &media_port].map(String::from),
+            workdir,
+        )
+    }
+
+    /// One call of `scenario` on loopback, with `args` for ports and roles;
+    /// bounded by SIPp's own 60 s timeout.
+    fn spawn(scenario: &str, args: &[String], workdir: &Path) -> Sipp {
         let child = Command::new("sipp")
             .arg("-sf")
             .arg(tests_dir().join("scenarios").join(scenario))
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
-            .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1"])
             .args([
-                "-m",
-                "1",
                 "-timeout",
                 "60s",
                 "-timeout_error",
                 "-nostdin",
                 "-trace_err",
             ])
+            .args(args)
             .current_dir(workdir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
