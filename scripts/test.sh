@@ -14,7 +14,7 @@ echo "== unit and end-to-end tests"
 # The end-to-end tests start the real binary; build it first.
 cargo build --locked -p control-api --bin switchboard
 # Each e2e test runs an engine and a SIPp call; two at a time suits 2 cores.
-cargo test --locked --workspace -- --test-threads=2
+cargo test --locked --workspace --no-fail-fast -- --test-threads=2
 
 echo "== benches compile"
 cargo bench --locked -p switchboard-benches --no-run

@@ -168,11 +168,15 @@ fn legs_report_loss_jitter_rtt_and_mos() {
     }
     assert_ne!(seen[0].cname, seen[1].cname, "CNAMEs are per leg");
 
-    let got_rtt = |q: &LegQuality| q.rtt_ms.is_some() && q.reports_received >= 1;
-    let lossy_q = wait_quality(&lossy, Duration::from_secs(1), |q| {
-        got_rtt(q) && q.cumulative_lost == 6
+    // The worker publishes figures as packets arrive; wait for the last
+    // packet to be counted, not just for the losses to show.
+    let settled = |q: &LegQuality| {
+        q.rtt_ms.is_some() && q.reports_received >= 1 && q.packets_expected == 300
+    };
+    let lossy_q = wait_quality(&lossy, Duration::from_secs(2), |q| {
+        settled(q) && q.cumulative_lost == 6
     });
-    let clean_q = wait_quality(&clean, Duration::from_secs(1), got_rtt);
+    let clean_q = wait_quality(&clean, Duration::from_secs(2), settled);
     println!("clean: {clean_q:?}\nlossy: {lossy_q:?}");
     for q in [&clean_q, &lossy_q] {
         let rtt = q.rtt_ms.expect("an RTT from the far end's RR");
