@@ -4,10 +4,12 @@
 use crate::events::EventBus;
 use crate::proto::call_control_server::{CallControl, CallControlServer};
 use crate::proto::{
-    call_event, CallEvent, EventsLagged, HangupRequest, HangupResponse, ListCallsRequest,
-    ListCallsResponse, RecordingRequest, RecordingResponse, SubscribeEventsRequest,
+    call_event, CallEvent, ConferenceRole, EventsLagged, HangupRequest, HangupResponse,
+    JoinConferenceRequest, JoinConferenceResponse, LeaveConferenceRequest, LeaveConferenceResponse,
+    ListCallsRequest, ListCallsResponse, RecordingRequest, RecordingResponse, SetMuteRequest,
+    SetMuteResponse, SubscribeEventsRequest,
 };
-use crate::signalling::{CallNotFound, SignallingHandle};
+use crate::signalling::{CallNotFound, ControlError, JoinRequest, SignallingHandle};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use tokio::sync::watch;
@@ -75,6 +77,60 @@ impl CallControl for CallControlService {
             Ok(()) => Ok(Response::new(HangupResponse {})),
             Err(e @ CallNotFound::NotFound(_)) => Err(Status::not_found(e.to_string())),
         }
+    }
+
+    async fn join_conference(
+        &self,
+        request: Request<JoinConferenceRequest>,
+    ) -> Result<Response<JoinConferenceResponse>, Status> {
+        let r = request.into_inner();
+        let role = ConferenceRole::try_from(r.role)
+            .map_err(|_| Status::invalid_argument(format!("unknown role {}", r.role)))?;
+        let join = JoinRequest {
+            call_id: r.call_id,
+            conference_id: r.conference_id,
+            role,
+            whisper_to: r.whisper_to,
+        };
+        self.signalling
+            .join_conference(join)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(JoinConferenceResponse {}))
+    }
+
+    async fn leave_conference(
+        &self,
+        request: Request<LeaveConferenceRequest>,
+    ) -> Result<Response<LeaveConferenceResponse>, Status> {
+        let call_id = request.into_inner().call_id;
+        self.signalling
+            .leave_conference(&call_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(LeaveConferenceResponse {}))
+    }
+
+    async fn set_mute(
+        &self,
+        request: Request<SetMuteRequest>,
+    ) -> Result<Response<SetMuteResponse>, Status> {
+        let r = request.into_inner();
+        self.signalling
+            .set_muted(&r.call_id, r.muted)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(SetMuteResponse {}))
+    }
+}
+
+/// The gRPC status for a refused command.
+fn status(e: ControlError) -> Status {
+    match e {
+        ControlError::NotFound(m) => Status::not_found(m),
+        ControlError::InvalidArgument(m) => Status::invalid_argument(m),
+        ControlError::FailedPrecondition(m) => Status::failed_precondition(m),
+        ControlError::Unavailable(m) => Status::unavailable(m),
     }
 }
 

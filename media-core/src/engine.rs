@@ -16,6 +16,7 @@ use crossbeam_channel::TrySendError;
 use crate::frame::{samples_per_frame, FRAME_MS};
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
+use crate::mixer::Role;
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
 use crate::quality::{AtomicQuality, EModel};
@@ -77,6 +78,31 @@ pub struct MediaEngine {
     counters: Arc<EngineCounters>,
     next_port: AtomicU32,
     next_leg_id: AtomicU64,
+    /// Every worker's link, shared with each leg handle (which reads the
+    /// index of its current worker from the leg).
+    links: Arc<[WorkerLink]>,
+    next_conference_id: AtomicU64,
+}
+
+/// The control plane's reference to a conference hosted by one media
+/// worker. Legs that join it move to that worker.
+#[derive(Clone, Debug)]
+pub struct ConferenceHandle {
+    id: u64,
+    label: String,
+    worker: usize,
+    sample_rate: u32,
+}
+
+impl ConferenceHandle {
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The rate it mixes at; members must decode to it.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
 }
 
 impl std::fmt::Debug for MediaEngine {
@@ -117,11 +143,14 @@ impl MediaEngine {
             counters,
             next_port: AtomicU32::new(0),
             next_leg_id: AtomicU64::new(1),
+            links: Arc::new([]),
+            next_conference_id: AtomicU64::new(1),
         };
         for index in 0..workers {
             let worker = spawn_worker(index, WORKER_QUEUE, Arc::clone(&engine.counters))?;
             engine.workers.push(worker);
         }
+        engine.links = engine.workers.iter().map(|w| w.link.clone()).collect();
         tracing::info!(workers, ip = %engine.config.rtp_ip, "media engine started");
         Ok(engine)
     }
@@ -136,7 +165,7 @@ impl MediaEngine {
         let target = spec
             .colocate_with
             .as_ref()
-            .map(|h| self.own(h).map(|_| h.link.index))
+            .map(|h| self.own(h).map(|_| h.link().index))
             .transpose()?;
         let rate = spec.codec.sample_rate();
         let frame_samples = samples_per_frame(rate);
@@ -190,6 +219,8 @@ impl MediaEngine {
             rtcp_addr,
             stop: Default::default(),
             capture_paused: Default::default(),
+            muted: Default::default(),
+            worker: Default::default(),
             report: Default::default(),
         });
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
@@ -231,6 +262,7 @@ impl MediaEngine {
             rx_budget: MAX_PACKETS_PER_TICK,
             rx_pending: false,
             peer: None,
+            conference: None,
             decode: true,
             rtcp,
             rtcp_socket: mio::net::UdpSocket::from_std(rtcp_socket),
@@ -242,11 +274,11 @@ impl MediaEngine {
             playout_delay: Duration::from_millis(self.config.jitter_delay_ms as u64),
             emodel: EModel::for_codec(spec.codec),
         };
-        let link = self.dispatch(leg, target)?;
+        self.dispatch(leg, target)?;
         self.counters.active_legs.fetch_add(1, Relaxed);
         Ok(LegHandle {
             shared,
-            link,
+            links: Arc::clone(&self.links),
             done: done_rx,
         })
     }
@@ -277,10 +309,13 @@ impl MediaEngine {
     /// from its old peer, which goes back to its prompt. Stopping either leg
     /// unbridges the other.
     ///
+    /// A bridge lives on one worker: if the legs are on different workers,
+    /// `b` moves to `a`'s first (create the second with
+    /// [`LegSpec::colocate_with`] = the first to spare that).
+    ///
     /// Errors: [`MediaError::Unsupported`] if the legs use different codecs
-    /// or ptimes (transcoding bridges come later), are on different workers
-    /// (create the second with [`LegSpec::colocate_with`] = the first), are
-    /// the same leg, or belong to another engine; [`MediaError::LegStopped`]
+    /// or ptimes (transcoding bridges come later), are the same leg, or
+    /// belong to another engine; [`MediaError::LegStopped`]
     /// if either was stopped; [`MediaError::Overloaded`] if the worker's
     /// queue is full. Returns once the command is queued (never blocks).
     pub fn bridge(&self, a: &LegHandle, b: &LegHandle) -> Result<(), MediaError> {
@@ -304,19 +339,118 @@ impl MediaEngine {
                 sb.ptime_ms
             )));
         }
-        if !a.link.same_worker(&b.link) {
-            return Err(MediaError::Unsupported(format!(
-                "legs {} and {} are on different media workers; create the second with \
-                 LegSpec::colocate_with = the first to bridge them",
-                sa.label, sb.label
-            )));
-        }
         for s in [sa, sb] {
             if s.stop.load(Relaxed) {
                 return Err(MediaError::LegStopped(s.label.clone()));
             }
         }
-        queue(&a.link, Command::Bridge { a: sa.id, b: sb.id })
+        let bridge = Command::Bridge { a: sa.id, b: sb.id };
+        self.bring(b, a.link(), bridge)
+    }
+
+    /// Queues `then` on `to`, after moving `leg` there if it lives elsewhere.
+    fn bring(&self, leg: &LegHandle, to: &WorkerLink, then: Command) -> Result<(), MediaError> {
+        if leg.link().index == to.index {
+            return queue(to, then);
+        }
+        let cmd = Command::MoveTo {
+            id: leg.shared.id,
+            to: to.clone(),
+            then: vec![then],
+        };
+        queue(leg.link(), cmd)
+    }
+
+    /// Starts a conference mixing at `sample_rate` on the least loaded
+    /// worker. It lives until [`MediaEngine::end_conference`] (or shutdown),
+    /// empty or not.
+    pub fn create_conference(
+        &self,
+        label: impl Into<String>,
+        sample_rate: u32,
+    ) -> Result<ConferenceHandle, MediaError> {
+        let label = label.into();
+        if ![8_000, 16_000, 48_000].contains(&sample_rate) {
+            return Err(MediaError::Unsupported(format!(
+                "conference {label} at {sample_rate} Hz"
+            )));
+        }
+        let worker = (0..self.workers.len())
+            .min_by_key(|&i| self.workers[i].load.load(Relaxed))
+            .ok_or(MediaError::ShutDown)?;
+        let id = self.next_conference_id.fetch_add(1, Relaxed);
+        let cmd = Command::ConferenceCreate {
+            id,
+            label: label.clone(),
+            frame_samples: samples_per_frame(sample_rate),
+        };
+        queue(&self.workers[worker].link, cmd)?;
+        Ok(ConferenceHandle {
+            id,
+            label,
+            worker,
+            sample_rate,
+        })
+    }
+
+    /// Puts `leg` in the conference with `role` (see [`crate::mixer`] for
+    /// who hears whom), or changes its role if it is already a member. The
+    /// leg leaves any bridge (its peer goes back to its prompt) or other
+    /// conference, and moves to the conference's worker if it lives
+    /// elsewhere. While a member, the leg sends its minus-one mix instead of
+    /// its prompt; its recording's right channel and outbound taps carry
+    /// that mix.
+    ///
+    /// Errors: [`MediaError::Unsupported`] if the leg decodes at another
+    /// rate than the conference mixes at (mixing across rates comes with
+    /// wideband codecs); [`MediaError::LegStopped`]; [`MediaError::Overloaded`].
+    pub fn conference_join(
+        &self,
+        conference: &ConferenceHandle,
+        leg: &LegHandle,
+        role: Role,
+    ) -> Result<(), MediaError> {
+        self.own(leg)?;
+        if leg.shared.stop.load(Relaxed) {
+            return Err(MediaError::LegStopped(leg.shared.label.clone()));
+        }
+        let rate = leg.shared.codec.sample_rate();
+        if rate != conference.sample_rate {
+            return Err(MediaError::Unsupported(format!(
+                "leg {} decodes at {rate} Hz, conference {} mixes at {} Hz",
+                leg.shared.label, conference.label, conference.sample_rate
+            )));
+        }
+        let to = self
+            .workers
+            .get(conference.worker)
+            .map(|w| &w.link)
+            .ok_or(MediaError::ShutDown)?;
+        let join = Command::ConferenceJoin {
+            conference: conference.id,
+            leg: leg.shared.id,
+            role,
+        };
+        self.bring(leg, to, join)
+    }
+
+    /// Takes `leg` out of its conference, back to its prompt. Idempotent.
+    pub fn conference_leave(&self, leg: &LegHandle) -> Result<(), MediaError> {
+        self.own(leg)?;
+        if leg.shared.stop.load(Relaxed) {
+            return Ok(());
+        }
+        queue(leg.link(), Command::ConferenceLeave { leg: leg.shared.id })
+    }
+
+    /// Ends a conference: its members go back to their prompts.
+    pub fn end_conference(&self, conference: &ConferenceHandle) -> Result<(), MediaError> {
+        let link = self
+            .workers
+            .get(conference.worker)
+            .map(|w| &w.link)
+            .ok_or(MediaError::ShutDown)?;
+        queue(link, Command::ConferenceEnd { id: conference.id })
     }
 
     /// Undoes [`MediaEngine::bridge`]: both legs go back to playing their
@@ -327,14 +461,14 @@ impl MediaEngine {
         if a.shared.stop.load(Relaxed) {
             return Ok(());
         }
-        queue(&a.link, Command::Unbridge { id: a.shared.id })
+        queue(a.link(), Command::Unbridge { id: a.shared.id })
     }
 
     /// Checks that `leg` was created by this engine.
     fn own(&self, leg: &LegHandle) -> Result<(), MediaError> {
-        match self.workers.get(leg.link.index) {
-            Some(w) if w.link.same_worker(&leg.link) => Ok(()),
-            _ => Err(MediaError::Unsupported(format!(
+        match Arc::ptr_eq(&self.links, &leg.links) {
+            true => Ok(()),
+            false => Err(MediaError::Unsupported(format!(
                 "leg {} belongs to another media engine",
                 leg.shared.label
             ))),
@@ -382,7 +516,7 @@ impl MediaEngine {
 
     /// Offers the leg to workers, least loaded first (or only to `target`),
     /// without blocking.
-    fn dispatch(&self, leg: Leg, target: Option<usize>) -> Result<WorkerLink, MediaError> {
+    fn dispatch(&self, leg: Leg, target: Option<usize>) -> Result<(), MediaError> {
         let order: Vec<usize> = match target {
             Some(i) => vec![i],
             None => {
@@ -397,8 +531,9 @@ impl MediaEngine {
                 continue;
             };
             w.load.fetch_add(1, Relaxed);
+            leg_worker(&cmd, i);
             match w.link.try_send(cmd) {
-                Ok(()) => return Ok(w.link.clone()),
+                Ok(()) => return Ok(()),
                 Err(TrySendError::Full(back)) | Err(TrySendError::Disconnected(back)) => {
                     w.load.fetch_sub(1, Relaxed);
                     cmd = back;
@@ -454,6 +589,13 @@ impl MediaEngine {
 impl Drop for MediaEngine {
     fn drop(&mut self) {
         self.stop_threads();
+    }
+}
+
+/// Records in an `Add` command's leg which worker it is offered to.
+fn leg_worker(cmd: &Command, index: usize) {
+    if let Command::Add(leg) = cmd {
+        leg.shared.worker.store(index, Relaxed);
     }
 }
 

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -191,6 +191,11 @@ pub(crate) struct LegShared {
     pub(crate) stop: AtomicBool,
     /// Recording and taps get silence instead of audio (card capture).
     pub(crate) capture_paused: AtomicBool,
+    /// What the party says reaches no one (bridge or conference).
+    pub(crate) muted: AtomicBool,
+    /// Index of the worker that owns the leg now (legs move to join a
+    /// bridge or conference hosted elsewhere).
+    pub(crate) worker: AtomicUsize,
     /// Set once, when the leg is gone and its recording finalized.
     pub(crate) report: OnceLock<LegReport>,
 }
@@ -201,8 +206,8 @@ pub(crate) struct LegShared {
 #[derive(Clone)]
 pub struct LegHandle {
     pub(crate) shared: Arc<LegShared>,
-    /// The worker that owns the leg.
-    pub(crate) link: WorkerLink,
+    /// Every worker of the engine; `shared.worker` says which owns the leg.
+    pub(crate) links: Arc<[WorkerLink]>,
     /// Disconnects when the report is set (its sender is dropped then).
     pub(crate) done: Receiver<()>,
 }
@@ -233,6 +238,37 @@ impl LegHandle {
         &self.shared.label
     }
 
+    /// The codec the leg was created with.
+    pub fn codec(&self) -> Codec {
+        self.shared.codec
+    }
+
+    /// The leg's engine-wide id (what [`crate::Role::Whisper`] names).
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The worker that owns the leg now. A command queued to it while the
+    /// leg moves on is forwarded by that worker.
+    pub(crate) fn link(&self) -> &WorkerLink {
+        let i = self.shared.worker.load(Relaxed);
+        // Indices come from the engine's own list; 0 only guards a bug.
+        self.links.get(i).unwrap_or(&self.links[0])
+    }
+
+    /// Mutes (true) or unmutes the party: what it says stops reaching the
+    /// other side of its bridge (packets are not relayed) or the other
+    /// members of its conference; its own recording and inbound taps still
+    /// get it (what was said is what was said). It still hears everything.
+    /// Lock-free; takes effect at the next packet or tick.
+    pub fn set_muted(&self, muted: bool) {
+        self.shared.muted.store(muted, Relaxed);
+    }
+
+    pub fn muted(&self) -> bool {
+        self.shared.muted.load(Relaxed)
+    }
+
     /// A snapshot of the counters, at most one tick old.
     pub fn stats(&self) -> LegStats {
         self.shared.stats.snapshot()
@@ -254,7 +290,7 @@ impl LegHandle {
             remote,
         };
         if self
-            .link
+            .link()
             .send_timeout(cmd, Duration::from_millis(100))
             .is_err()
         {

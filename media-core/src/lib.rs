@@ -93,6 +93,38 @@
 //! # Ok::<(), media_core::MediaError>(())
 //! ```
 //!
+//! Legs on different workers can be bridged too: the engine first moves
+//! one to the other's worker (a leg moves with its sockets, jitter buffer
+//! and recording; commands queued for it meanwhile follow it).
+//!
+//! # Conferences
+//!
+//! [`MediaEngine::create_conference`] starts an N-party mixer on one
+//! worker; [`MediaEngine::conference_join`] moves a leg there with a
+//! [`Role`]: participants hear everyone but themselves (minus-one mixes),
+//! a listener hears all and is heard by none, a whisperer is heard only by
+//! the member it coaches, barge is a supervisor heard by all.
+//! [`LegHandle::set_muted`] keeps a party's audio from everyone else (in a
+//! bridge its packets are not relayed). A member's recording has its own
+//! audio left and its mix right.
+//!
+//! ```
+//! use media_core::{Codec, LegSpec, MediaConfig, MediaEngine, Role};
+//!
+//! let engine = MediaEngine::start(MediaConfig { workers: 2, ..MediaConfig::default() })?;
+//! let customer = engine.create_leg(LegSpec::new("call-1", Codec::Pcmu))?;
+//! let agent = engine.create_leg(LegSpec::new("call-2", Codec::Pcmu))?;
+//! let coach = engine.create_leg(LegSpec::new("call-3", Codec::Pcmu))?;
+//! let room = engine.create_conference("room-1", 8_000)?;
+//! engine.conference_join(&room, &customer, Role::Participant)?;
+//! engine.conference_join(&room, &agent, Role::Participant)?;
+//! engine.conference_join(&room, &coach, Role::Whisper { to: agent.id() })?;
+//! engine.conference_join(&room, &coach, Role::Barge)?; // same call, new role
+//! engine.end_conference(&room)?; // everyone back to their prompt
+//! # engine.shutdown();
+//! # Ok::<(), media_core::MediaError>(())
+//! ```
+//!
 //! Recording and taps keep their meaning from the leg's point of view:
 //! left / inbound = what its far end says, right / outbound = what its far
 //! end hears, which while bridged is the peer's inbound audio of the same
@@ -230,12 +262,13 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`rtp`] packets · [`rtcp`] RTCP packets and
-//! sessions · [`quality`] call quality and the E-model · [`jitter`] the
-//! jitter buffer ·
+//! [`codec`] G.711 · [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
+//! call quality and the E-model · [`jitter`] the jitter buffer ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
-//! [`relay`] a bridge's per-packet decisions · [`leg`] leg API ·
-//! [`engine`] engine, workers and bridges · [`frame`] frame sizes.
+//! [`relay`] a bridge's per-packet decisions · [`mixer`] conference
+//! mixing (minus-one, listen, whisper, barge, mute) · [`leg`] leg API ·
+//! [`engine`] engine, workers, bridges and conferences · [`frame`] frame
+//! sizes.
 //!
 //! # Not yet
 //!
@@ -244,9 +277,10 @@
 //! latched source or port + 1); DTMF decoding
 //! (telephone-event packets are counted); adaptive jitter delay (the
 //! buffer has `set_target_delay` for it); G.722/Opus ([`Codec`] is
-//! non-exhaustive); transcoding bridges and conferences (a bridge joins two
-//! legs of one codec and ptime); moving a leg between workers (bridging
-//! needs [`LegSpec::colocate_with`] at creation); batch I/O (`recvmmsg`).
+//! non-exhaustive); transcoding bridges (a bridge joins two legs of one
+//! codec and ptime) and conferences across sample rates (a conference
+//! mixes at one rate; its members must decode to it); batch I/O
+//! (`recvmmsg`).
 
 pub mod codec;
 pub mod engine;
@@ -254,6 +288,7 @@ mod error;
 pub mod frame;
 pub mod jitter;
 pub mod leg;
+pub mod mixer;
 pub mod player;
 mod plc;
 pub mod quality;
@@ -266,11 +301,12 @@ pub mod tap;
 mod worker;
 
 pub use codec::Codec;
-pub use engine::{MediaConfig, MediaEngine};
+pub use engine::{ConferenceHandle, MediaConfig, MediaEngine};
 pub use error::MediaError;
 pub use frame::FRAME_MS;
 pub use jitter::{JitterBuffer, JitterConfig, Playout};
 pub use leg::{LegHandle, LegReport, LegSpec, LegStats, StopReceipt};
+pub use mixer::Role;
 pub use player::Prompt;
 pub use quality::LegQuality;
 pub use resample::Resampler;

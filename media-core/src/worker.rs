@@ -13,12 +13,21 @@
 //!   someone needs the decoded audio, for a bridged leg) and, if the leg is
 //!   bridged, the packet leaves through the peer's socket right away, in
 //!   the same wakeup;
-//! - **a command** (new leg, new remote, bridge, unbridge, shutdown);
+//! - **a command** (new leg, new remote, bridge, unbridge, conference
+//!   create/join/leave/end, move a leg to another worker, shutdown);
 //! - **the tick deadline** (absolute, every 20 ms, so no drift): each leg
 //!   plays one frame out of its jitter buffer, produces and sends one frame
 //!   of prompt audio (unless bridged), and feeds taps and the recorder.
 //!   Bridged pairs tick together so each side's recording and outbound taps
-//!   get the other side's frame of the same tick.
+//!   get the other side's frame of the same tick. A conference ticks its
+//!   members together: every inbound frame into the mixer, then each member
+//!   sends its own minus-one mix.
+//!
+//! A leg moves between workers (to join a bridge or conference hosted
+//! elsewhere) as a whole: detached here, queued there as a new leg, then
+//! the command it moved for. Its handle keeps sending commands here until
+//! the move is queued; this worker remembers recent moves and forwards
+//! them, so nothing sent to a moving leg is lost or reordered.
 //!
 //! All per-tick and per-packet buffers are the worker's [`Scratch`],
 //! allocated once, so neither a tick nor a packet allocates.
@@ -40,6 +49,7 @@ use crate::codec::Codec;
 use crate::frame::{frame_duration, MAX_FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::leg::{LegReport, LegShared, LegStats};
+use crate::mixer::{Mixer, Role};
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
 use crate::quality::EModel;
@@ -92,11 +102,64 @@ fn rtcp_token(slot: usize) -> Token {
 
 pub(crate) enum Command {
     Add(Box<Leg>),
-    SetRemote { id: u64, remote: SocketAddr },
-    Bridge { a: u64, b: u64 },
-    Unbridge { id: u64 },
+    SetRemote {
+        id: u64,
+        remote: SocketAddr,
+    },
+    Bridge {
+        a: u64,
+        b: u64,
+    },
+    Unbridge {
+        id: u64,
+    },
+    /// Hands the leg to another worker (out of any bridge or conference),
+    /// followed there by `then`, in order.
+    MoveTo {
+        id: u64,
+        to: WorkerLink,
+        then: Vec<Command>,
+    },
+    ConferenceCreate {
+        id: u64,
+        label: String,
+        frame_samples: usize,
+    },
+    /// Joins the leg (out of any bridge or other conference), or changes
+    /// its role if it is already in.
+    ConferenceJoin {
+        conference: u64,
+        leg: u64,
+        role: Role,
+    },
+    ConferenceLeave {
+        leg: u64,
+    },
+    /// Every member goes back to its prompt; the conference is gone.
+    ConferenceEnd {
+        id: u64,
+    },
     Shutdown,
 }
+
+impl Command {
+    /// The leg a command is about, for forwarding it after a move.
+    fn leg_id(&self) -> Option<u64> {
+        match self {
+            Command::SetRemote { id, .. }
+            | Command::Unbridge { id }
+            | Command::MoveTo { id, .. }
+            | Command::Bridge { b: id, .. }
+            | Command::ConferenceJoin { leg: id, .. }
+            | Command::ConferenceLeave { leg: id } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// How many recently moved legs a worker remembers, to forward commands
+/// that were queued to it before the leg's handle learnt the new worker.
+const MOVED_MEMORY: usize = 64;
 
 /// The control side's way to one worker: its bounded command queue, and the
 /// waker that interrupts the worker's poll once a command is queued.
@@ -105,6 +168,8 @@ pub(crate) struct WorkerLink {
     pub(crate) index: usize,
     commands: Sender<Command>,
     waker: Arc<Waker>,
+    /// Legs the worker owns (for least-loaded placement).
+    pub(crate) load: Arc<AtomicUsize>,
 }
 
 impl WorkerLink {
@@ -131,11 +196,6 @@ impl WorkerLink {
         self.commands.send(cmd)?;
         self.wake();
         Ok(())
-    }
-
-    /// Whether both links lead to the same worker thread.
-    pub(crate) fn same_worker(&self, other: &WorkerLink) -> bool {
-        self.commands.same_channel(&other.commands)
     }
 
     fn wake(&self) {
@@ -188,6 +248,9 @@ pub(crate) struct Leg {
     pub(crate) rx_pending: bool,
     /// Slot of the leg this one is bridged to (links are always mutual).
     pub(crate) peer: Option<usize>,
+    /// Index of the worker's conference this leg is a member of (then it is
+    /// in no bridge, and the conference ticks it).
+    pub(crate) conference: Option<usize>,
     /// Whether inbound audio goes through the jitter buffer and codec.
     /// Always for an unbridged leg; for a bridged one only if a recording or
     /// tap on either side needs this leg's decoded audio.
@@ -438,8 +501,8 @@ impl Leg {
             .handle_rtp_received(now, &packet, kind == PacketKind::Audio);
         let sent = (packet.ssrc, packet.timestamp, packet.payload.len());
         // Relay first: the jitter buffer can wait a few hundred ns, the
-        // far end should not.
-        if let Some(peer) = peer {
+        // far end should not. A muted party is heard by no one.
+        if let Some(peer) = peer.filter(|_| !self.shared.muted.load(Relaxed)) {
             if peer.relay(now, datagram, kind, sent) {
                 self.stats.packets_forwarded += 1;
             }
@@ -625,6 +688,39 @@ fn tick_pair(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch, force_read
     b.bridged_tick(now, (b_in, b_ts), (a_in, a_ts), &mut s.rtcp);
 }
 
+/// A conference's tick: every member's inbound frame into the mixer, one
+/// mix, then each member sends, records and taps its own minus-one mix.
+fn tick_conference(
+    conf: &mut Conference,
+    slots: &mut [Option<Leg>],
+    now: Instant,
+    s: &mut Scratch,
+    force_read: bool,
+) {
+    for (k, &slot) in conf.slots.iter().enumerate() {
+        let Some(Some(leg)) = slots.get_mut(slot) else {
+            conf.mixer.input_mut(k).fill(0);
+            continue;
+        };
+        leg.start_tick(now, &mut s.recv, None, force_read);
+        conf.mixer.set_muted(k, leg.shared.muted.load(Relaxed));
+        leg.play_inbound(now, conf.mixer.input_mut(k));
+    }
+    conf.mixer.mix();
+    for (k, &slot) in conf.slots.iter().enumerate() {
+        let Some(Some(leg)) = slots.get_mut(slot) else {
+            continue;
+        };
+        let heard = conf.mixer.output(k);
+        let in_ts = leg.jitter.playout_timestamp();
+        let out_ts = leg.writer.next_header().timestamp;
+        leg.send(now, heard, &mut s.payload, &mut s.packet);
+        leg.capture(conf.mixer.input(k), in_ts, heard, out_ts);
+        leg.rtcp_tick(now, &mut s.rtcp);
+        leg.publish_stats();
+    }
+}
+
 /// Both legs of slots `i` and `j`, if both exist.
 fn pair_mut(slots: &mut [Option<Leg>], i: usize, j: usize) -> Option<(&mut Leg, &mut Leg)> {
     let (x, y) = if i < j {
@@ -689,6 +785,9 @@ pub(crate) fn spawn_worker(
         load: Arc::clone(&load),
         counters,
         poll_failed: false,
+        conferences: Vec::new(),
+        moved: std::collections::VecDeque::with_capacity(MOVED_MEMORY),
+        moving: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name(name.clone())
@@ -699,6 +798,7 @@ pub(crate) fn spawn_worker(
             index,
             commands: tx,
             waker,
+            load: Arc::clone(&load),
         },
         load,
         thread: Some(thread),
@@ -719,6 +819,28 @@ struct Worker {
     counters: Arc<EngineCounters>,
     /// The poll failed: read every leg at every tick instead.
     poll_failed: bool,
+    /// Conferences hosted here, by index (a member leg's `conference`).
+    conferences: Vec<Option<Conference>>,
+    /// Legs recently moved away, and where to (newest last).
+    moved: std::collections::VecDeque<(u64, WorkerLink)>,
+    /// Legs on their way to a worker whose queue was full: retried each tick.
+    moving: Vec<PendingMove>,
+}
+
+/// A conference hosted by a worker: its mixer, and the slot of each member
+/// (member `k` of the mixer is the leg in `slots[k]`).
+struct Conference {
+    id: u64,
+    label: String,
+    mixer: Mixer,
+    slots: Vec<usize>,
+}
+
+/// A leg handed to another worker, and the commands that follow it there.
+struct PendingMove {
+    leg: Box<Leg>,
+    to: WorkerLink,
+    then: Vec<Command>,
 }
 
 impl Worker {
@@ -770,25 +892,83 @@ impl Worker {
     /// Applies queued commands without waiting; false on shutdown.
     fn apply_commands(&mut self, commands: &Receiver<Command>) -> bool {
         loop {
-            match commands.try_recv() {
-                Ok(Command::Add(leg)) => self.add(*leg),
-                Ok(Command::SetRemote { id, remote }) => {
-                    if let Some(leg) = self.find(id).and_then(|i| self.slots[i].as_mut()) {
-                        tracing::info!(parent: &leg.span, %remote, "remote set");
-                        leg.remote = Some(remote);
-                        leg.latched = false;
-                        leg.rtcp_remote = None;
-                    }
-                }
-                Ok(Command::Bridge { a, b }) => self.bridge(a, b),
-                Ok(Command::Unbridge { id }) => {
-                    if let Some(i) = self.find(id) {
-                        self.unbridge(i);
-                    }
-                }
-                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+            let cmd = match commands.try_recv() {
+                Ok(cmd) => cmd,
                 Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            };
+            if !self.apply(cmd) {
+                return false;
             }
+        }
+    }
+
+    /// Applies one command; false on shutdown. A command about a leg that
+    /// moved away is forwarded to its new worker.
+    fn apply(&mut self, cmd: Command) -> bool {
+        if let Some(id) = cmd.leg_id() {
+            if self.find(id).is_none() {
+                self.forward(id, cmd);
+                return true;
+            }
+        }
+        match cmd {
+            Command::Add(leg) => self.add(*leg),
+            Command::SetRemote { id, remote } => {
+                if let Some(leg) = self.find(id).and_then(|i| self.slots[i].as_mut()) {
+                    tracing::info!(parent: &leg.span, %remote, "remote set");
+                    leg.remote = Some(remote);
+                    leg.latched = false;
+                    leg.rtcp_remote = None;
+                }
+            }
+            Command::Bridge { a, b } => self.bridge(a, b),
+            Command::Unbridge { id } => {
+                if let Some(i) = self.find(id) {
+                    self.unbridge(i);
+                }
+            }
+            Command::MoveTo { id, to, then } => self.move_to(id, to, then),
+            Command::ConferenceCreate {
+                id,
+                label,
+                frame_samples,
+            } => self.create_conference(id, label, frame_samples),
+            Command::ConferenceJoin {
+                conference,
+                leg,
+                role,
+            } => self.join_conference(conference, leg, role),
+            Command::ConferenceLeave { leg } => {
+                if let Some(i) = self.find(leg) {
+                    self.leave_conference(i);
+                }
+            }
+            Command::ConferenceEnd { id } => self.end_conference(id),
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Sends a command about a leg that is not here to the worker it moved
+    /// to, if it moved recently; otherwise the leg is gone and so is the
+    /// command's point.
+    fn forward(&mut self, id: u64, cmd: Command) {
+        let Some((_, to)) = self.moved.iter().rev().find(|(m, _)| *m == id) else {
+            tracing::debug!(
+                worker = self.index,
+                leg = id,
+                "command for a leg that is gone; ignored"
+            );
+            return;
+        };
+        if to.try_send(cmd).is_err() {
+            tracing::warn!(
+                worker = self.index,
+                leg = id,
+                to = to.index,
+                "could not forward a command to the leg's new worker"
+            );
         }
     }
 
@@ -837,9 +1017,12 @@ impl Worker {
         if i == j || self.slots[i].as_ref().and_then(|l| l.peer) == Some(j) {
             return;
         }
-        // A leg is in at most one bridge: earlier partners go back to their prompt.
+        // A leg is in at most one bridge or conference: earlier partners go
+        // back to their prompt.
         self.unbridge(i);
         self.unbridge(j);
+        self.leave_conference(i);
+        self.leave_conference(j);
         let Some((x, y)) = pair_mut(&mut self.slots, i, j) else {
             return;
         };
@@ -918,8 +1101,8 @@ impl Worker {
         let force_read = self.poll_failed;
         for i in 0..self.slots.len() {
             let peer = match self.slots.get(i) {
-                Some(Some(leg)) => self.live_peer(leg),
-                _ => continue,
+                Some(Some(leg)) if leg.conference.is_none() => self.live_peer(leg),
+                _ => continue, // empty, or ticked with its conference
             };
             let s = &mut *self.scratch;
             let slots = &mut self.slots;
@@ -943,6 +1126,25 @@ impl Worker {
                 }
             }
         }
+        for c in 0..self.conferences.len() {
+            let Some(Some(conf)) = self.conferences.get_mut(c) else {
+                continue;
+            };
+            let s = &mut *self.scratch;
+            let slots = &mut self.slots;
+            let ticked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                tick_conference(conf, slots, now, s, force_read);
+            }));
+            if ticked.is_err() {
+                let members = conf.slots.clone();
+                for i in members {
+                    self.fail(i, "conference panicked in its tick; stopping its members");
+                }
+            }
+        }
+        if !self.moving.is_empty() {
+            self.send_moves(now);
+        }
         for i in 0..self.slots.len() {
             if self.slots[i]
                 .as_ref()
@@ -964,21 +1166,184 @@ impl Worker {
     /// Takes a stopped leg out: its peer (if any) goes back to its prompt and
     /// no longer relays into this leg's socket, which closes here.
     fn remove(&mut self, i: usize, now: Instant) {
-        self.unbridge(i);
-        let Some(mut leg) = self.slots.get_mut(i).and_then(Option::take) else {
+        let Some(leg) = self.detach(i) else {
             return;
         };
+        // Not active any more before its report can resolve.
+        self.counters.active_legs.fetch_sub(1, Relaxed);
+        self.closing.extend(leg.finish(now));
+    }
+
+    /// Takes a leg out of its slot, bridge or conference and the poll, and
+    /// out of this worker's load; its sockets stay open.
+    fn detach(&mut self, i: usize) -> Option<Leg> {
+        self.unbridge(i);
+        self.leave_conference(i);
+        let mut leg = self.slots.get_mut(i).and_then(Option::take)?;
         if leg.registered {
             let _ = self.poll.registry().deregister(&mut leg.socket);
         }
         if leg.rtcp_registered {
             let _ = self.poll.registry().deregister(&mut leg.rtcp_socket);
         }
+        (leg.registered, leg.rtcp_registered) = (false, false);
         self.free.push(i);
-        // Not active any more before its report can resolve.
         self.load.fetch_sub(1, Relaxed);
-        self.counters.active_legs.fetch_sub(1, Relaxed);
-        self.closing.extend(leg.finish(now));
+        Some(leg)
+    }
+
+    /// Hands a leg to another worker, which then applies `then`. Commands
+    /// for the leg that still reach this worker are forwarded there.
+    fn move_to(&mut self, id: u64, to: WorkerLink, then: Vec<Command>) {
+        let Some(i) = self.find(id) else {
+            return;
+        };
+        if to.index == self.index {
+            // Already here (the handle was stale): just apply what follows.
+            for cmd in then {
+                self.apply(cmd);
+            }
+            return;
+        }
+        let Some(leg) = self.detach(i) else {
+            return;
+        };
+        tracing::debug!(parent: &leg.span, from = self.index, to = to.index, "leg moves to another media worker");
+        to.load.fetch_add(1, Relaxed);
+        if self.moved.len() == MOVED_MEMORY {
+            self.moved.pop_front();
+        }
+        self.moved.push_back((id, to.clone()));
+        self.moving.push(PendingMove {
+            leg: Box::new(leg),
+            to,
+            then,
+        });
+        self.send_moves(Instant::now());
+    }
+
+    /// Sends legs on their way (and the commands that follow each); keeps
+    /// those whose worker's queue is full for the next tick. A leg whose
+    /// worker is gone (shutdown) is stopped here.
+    fn send_moves(&mut self, now: Instant) {
+        for mut m in std::mem::take(&mut self.moving) {
+            let shared = Arc::clone(&m.leg.shared);
+            match m.to.try_send(Command::Add(m.leg)) {
+                Ok(()) => {
+                    // Only now: until the leg is queued there, its handle's
+                    // commands must come here to be forwarded after it.
+                    shared.worker.store(m.to.index, Relaxed);
+                    for cmd in m.then {
+                        if m.to.send_timeout(cmd, Duration::from_millis(5)).is_err() {
+                            tracing::warn!(
+                                worker = self.index,
+                                to = m.to.index,
+                                "a command following a moved leg was lost"
+                            );
+                        }
+                    }
+                }
+                Err(TrySendError::Full(Command::Add(leg))) => {
+                    m.leg = leg;
+                    self.moving.push(m);
+                }
+                Err(TrySendError::Disconnected(Command::Add(leg))) => {
+                    m.to.load.fetch_sub(1, Relaxed);
+                    self.counters.active_legs.fetch_sub(1, Relaxed);
+                    self.closing.extend(leg.finish(now));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn create_conference(&mut self, id: u64, label: String, frame_samples: usize) {
+        let conference = Conference {
+            id,
+            label,
+            mixer: Mixer::new(frame_samples),
+            slots: Vec::new(),
+        };
+        tracing::info!(worker = self.index, conference = %conference.label, "conference created");
+        match self.conferences.iter().position(Option::is_none) {
+            Some(k) => self.conferences[k] = Some(conference),
+            None => self.conferences.push(Some(conference)),
+        }
+    }
+
+    fn conference_index(&self, id: u64) -> Option<usize> {
+        self.conferences
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.id == id))
+    }
+
+    fn join_conference(&mut self, conference: u64, leg_id: u64, role: Role) {
+        let (Some(c), Some(i)) = (self.conference_index(conference), self.find(leg_id)) else {
+            tracing::debug!(
+                worker = self.index,
+                conference,
+                leg = leg_id,
+                "join of a conference or leg that is gone; ignored"
+            );
+            return;
+        };
+        let already = self.slots[i].as_ref().and_then(|l| l.conference);
+        if already != Some(c) {
+            self.unbridge(i);
+            self.leave_conference(i);
+        }
+        let (Some(Some(leg)), Some(Some(conf))) =
+            (self.slots.get_mut(i), self.conferences.get_mut(c))
+        else {
+            return;
+        };
+        if leg.frame_samples != conf.mixer.frame_samples() {
+            // The engine checks this before queueing; never trust it blindly.
+            tracing::warn!(parent: &leg.span, conference = %conf.label, "conference join at another sample rate refused");
+            return;
+        }
+        let k = conf.mixer.join(leg_id, role);
+        if k == conf.slots.len() {
+            conf.slots.push(i);
+        }
+        leg.conference = Some(c);
+        leg.decode = true;
+        tracing::info!(parent: &leg.span, conference = %conf.label, ?role, members = conf.slots.len(), "in conference");
+    }
+
+    /// Takes slot `i` out of its conference, if any: back to its prompt.
+    fn leave_conference(&mut self, i: usize) {
+        let Some(Some(leg)) = self.slots.get_mut(i) else {
+            return;
+        };
+        let Some(c) = leg.conference.take() else {
+            return;
+        };
+        leg.writer.start_talkspurt();
+        let id = leg.shared.id;
+        if let Some(Some(conf)) = self.conferences.get_mut(c) {
+            if let Some(k) = conf.mixer.position(id) {
+                conf.mixer.leave(id);
+                conf.slots.remove(k);
+            }
+            tracing::info!(parent: &leg.span, conference = %conf.label, members = conf.slots.len(), "left conference");
+        }
+    }
+
+    fn end_conference(&mut self, id: u64) {
+        let Some(c) = self.conference_index(id) else {
+            return;
+        };
+        let members = self.conferences[c]
+            .as_ref()
+            .map(|conf| conf.slots.clone())
+            .unwrap_or_default();
+        for i in members {
+            self.leave_conference(i);
+        }
+        if let Some(conf) = self.conferences[c].take() {
+            tracing::info!(worker = self.index, conference = %conf.label, "conference ended");
+        }
     }
 
     /// Shutdown: stop every leg and make sure each recording gets finalized.
@@ -986,6 +1351,11 @@ impl Worker {
         let now = Instant::now();
         for i in 0..self.slots.len() {
             self.remove(i, now);
+        }
+        for m in std::mem::take(&mut self.moving) {
+            m.to.load.fetch_sub(1, Relaxed);
+            self.counters.active_legs.fetch_sub(1, Relaxed);
+            self.closing.extend(m.leg.finish(now));
         }
         let give_up = Instant::now() + SHUTDOWN_CLOSE_TIMEOUT;
         while !self.closing.is_empty() && Instant::now() < give_up {

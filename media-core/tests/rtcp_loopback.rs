@@ -170,9 +170,8 @@ fn legs_report_loss_jitter_rtt_and_mos() {
 
     // The worker publishes figures as packets arrive; wait for the last
     // packet to be counted, not just for the losses to show.
-    let settled = |q: &LegQuality| {
-        q.rtt_ms.is_some() && q.reports_received >= 1 && q.packets_expected == 300
-    };
+    let settled =
+        |q: &LegQuality| q.rtt_ms.is_some() && q.reports_received >= 1 && q.packets_expected == 300;
     let lossy_q = wait_quality(&lossy, Duration::from_secs(2), |q| {
         settled(q) && q.cumulative_lost == 6
     });

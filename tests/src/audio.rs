@@ -152,3 +152,38 @@ pub fn dominant_frequency(samples: &[i16], rate: u32) -> f64 {
 pub fn decimate_by_2(samples: &[i16], phase: usize) -> Vec<i16> {
     samples.iter().skip(phase).step_by(2).copied().collect()
 }
+
+/// Power of one frequency in `samples` (Goertzel), normalised by the
+/// square of the length: a sine of amplitude `a` gives about `a² / 4`,
+/// however long the window.
+pub fn tone_power(samples: &[i16], rate: u32, freq: f64) -> f64 {
+    let w = std::f64::consts::TAU * freq / rate as f64;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &v in samples {
+        let s = v as f64 + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let n = samples.len().max(1) as f64;
+    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (n * n)
+}
+
+/// Mean power (mean square) of `samples`.
+pub fn mean_power(samples: &[i16]) -> f64 {
+    let sum: f64 = samples.iter().map(|&s| (s as f64) * (s as f64)).sum();
+    sum / samples.len().max(1) as f64
+}
+
+/// A headerless 8 kHz µ-law file of a sine (what SIPp's rtp_stream sends).
+pub fn tone_ulaw(path: &std::path::Path, freq: u32, seconds: u32) {
+    run_checked(
+        Command::new("sox")
+            .args([
+                "-D", "-n", "-r", "8000", "-c", "1", "-e", "mu-law", "-t", "raw",
+            ])
+            .arg(path)
+            .args(["synth", &seconds.to_string(), "sine", &freq.to_string()])
+            .args(["vol", "0.3"]),
+    );
+}

@@ -150,6 +150,9 @@ pub fn event_kinds(events: &[control_api::proto::CallEvent]) -> Vec<&'static str
             Some(Event::RecordingPaused(_)) => "recording_paused",
             Some(Event::RecordingResumed(_)) => "recording_resumed",
             Some(Event::Quality(_)) => "quality",
+            Some(Event::ConferenceJoined(_)) => "conference_joined",
+            Some(Event::ConferenceLeft(_)) => "conference_left",
+            Some(Event::MuteChanged(_)) => "mute_changed",
             None => "none",
         })
         .collect()

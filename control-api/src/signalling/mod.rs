@@ -19,6 +19,7 @@
 
 mod auth;
 mod call;
+mod conference;
 mod invite;
 mod outbound;
 mod teardown;
@@ -27,6 +28,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::proto::{call_event, CallInfo, RecordingPaused, RecordingResumed};
 use call::{Call, EndReason};
+pub use conference::JoinRequest;
 use media_core::{LegReport, MediaEngine};
 use sip_stack::message::{Method, Request, Response, SipMessage};
 use sip_stack::protection::{InviteRateLimiter, UserAgentFilter};
@@ -61,8 +63,34 @@ pub enum Command {
         paused: bool,
         reply: oneshot::Sender<Result<(), CallNotFound>>,
     },
+    JoinConference {
+        request: JoinRequest,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    LeaveConference {
+        call_id: String,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    SetMute {
+        call_id: String,
+        muted: bool,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
     /// End every call with BYE, finish their recordings, then stop.
     Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Why a call-control command was refused; maps onto gRPC status codes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ControlError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A command named a call the engine does not hold (or is already ending).
@@ -125,6 +153,42 @@ impl SignallingHandle {
             .unwrap_or_else(|_| Err(CallNotFound::NotFound(call_id.to_owned())))
     }
 
+    pub async fn join_conference(&self, request: JoinRequest) -> Result<(), ControlError> {
+        self.ask(|reply| Command::JoinConference { request, reply })
+            .await
+    }
+
+    pub async fn leave_conference(&self, call_id: &str) -> Result<(), ControlError> {
+        let call_id = call_id.to_owned();
+        self.ask(|reply| Command::LeaveConference { call_id, reply })
+            .await
+    }
+
+    pub async fn set_muted(&self, call_id: &str, muted: bool) -> Result<(), ControlError> {
+        let call_id = call_id.to_owned();
+        self.ask(|reply| Command::SetMute {
+            call_id,
+            muted,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends a command and waits for its answer; a stopped task is
+    /// `Unavailable`.
+    async fn ask(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<(), ControlError>>) -> Command,
+    ) -> Result<(), ControlError> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || ControlError::Unavailable("the engine is shutting down".into());
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| gone())?;
+        rx.await.unwrap_or_else(|_| Err(gone()))
+    }
+
     pub async fn list_calls(&self) -> Vec<CallInfo> {
         let (reply, rx) = oneshot::channel();
         if self
@@ -178,6 +242,7 @@ pub struct Signalling {
     /// Seconds since start, for periodic work.
     ticks: u64,
     gatekeeper: auth::Gatekeeper,
+    conferences: conference::Conferences,
 }
 
 impl Signalling {
@@ -229,6 +294,7 @@ impl Signalling {
             ),
             ticks: 0,
             gatekeeper: auth::Gatekeeper::new(&config.sip),
+            conferences: Default::default(),
         };
         Ok((this, SignallingHandle { commands }, command_rx))
     }
@@ -443,6 +509,19 @@ impl Signalling {
                 };
                 let _ = reply.send(result);
             }
+            Command::JoinConference { request, reply } => {
+                let _ = reply.send(self.join_conference(request));
+            }
+            Command::LeaveConference { call_id, reply } => {
+                let _ = reply.send(self.leave_conference(&call_id));
+            }
+            Command::SetMute {
+                call_id,
+                muted,
+                reply,
+            } => {
+                let _ = reply.send(self.set_muted(&call_id, muted));
+            }
             Command::ListCalls { reply } => {
                 let _ = reply.send(self.calls.values().map(Call::info).collect());
             }
@@ -461,6 +540,8 @@ impl Signalling {
     fn on_internal(&mut self, internal: Internal) {
         match internal {
             Internal::LegStopped { call_id, report } => {
+                // The media leg left its conference when it stopped.
+                self.forget_member(&call_id, false);
                 if let Some(call) = self.calls.remove(&call_id) {
                     if let Some(out) = &call.outbound {
                         self.outbound_ids.remove(&out.call_id);
