@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use media_core::codec::Codec;
+use media_core::g722::{G722Decoder, G722Encoder};
 use media_core::jitter::{JitterBuffer, JitterConfig, Playout};
 use media_core::relay::{PacketKind, PayloadTypes};
 use media_core::resample::Resampler;
@@ -27,6 +28,24 @@ fn ulaw(c: &mut Criterion) {
     Codec::Pcmu.encode(&pcm, &mut enc);
     c.bench_function("ulaw_decode_frame", |b| {
         b.iter(|| Codec::Pcmu.decode(black_box(&enc), &mut dec))
+    });
+}
+
+/// One 20 ms G.722 frame: 320 samples at 16 kHz, 160 bytes. The codec
+/// keeps state across frames, as on a leg, so this is the steady state.
+fn g722(c: &mut Criterion) {
+    let pcm: Vec<i16> = (0..320)
+        .map(|i| (8_000.0 * (std::f32::consts::TAU * 440.0 * i as f32 / 16_000.0).sin()) as i16)
+        .collect();
+    let mut enc = G722Encoder::new();
+    let mut payload = [0u8; 160];
+    let mut dec = G722Decoder::new();
+    let mut out = [0i16; 320];
+    c.bench_function("g722_encode_frame", |b| {
+        b.iter(|| enc.encode(black_box(&pcm), &mut payload))
+    });
+    c.bench_function("g722_decode_frame", |b| {
+        b.iter(|| dec.decode(black_box(&payload), &mut out))
     });
 }
 
@@ -94,5 +113,5 @@ fn relay(c: &mut Criterion) {
     });
 }
 
-criterion_group!(media, ulaw, jitter, resample, relay);
+criterion_group!(media, ulaw, g722, jitter, resample, relay);
 criterion_main!(media);

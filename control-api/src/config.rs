@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+/// The codec names `sip.codecs` may list.
+pub const SUPPORTED_CODECS: [&str; 3] = ["G722", "PCMU", "PCMA"];
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -47,7 +50,9 @@ pub struct SipConfig {
     pub max_calls: usize,
     /// Live SIP transactions kept at most (bounds memory under floods).
     pub max_transactions: usize,
-    /// Codecs offered/accepted in preference order.
+    /// Codecs offered/accepted in preference order: any of
+    /// [`SUPPORTED_CODECS`]. Wideband G.722 first by default: speech
+    /// recognition and agents hear the difference.
     pub codecs: Vec<String>,
     /// New INVITEs a second from one source IP (0: no limit); beyond it, 503.
     pub invite_rate_per_source: f64,
@@ -162,7 +167,7 @@ impl Default for SipConfig {
             max_message_bytes: 65_535,
             max_calls: 10_000,
             max_transactions: 50_000,
-            codecs: vec!["PCMU".into(), "PCMA".into()],
+            codecs: vec!["G722".into(), "PCMU".into(), "PCMA".into()],
             timer_t1_ms: 500,
             trusted_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
             users: Vec::new(),
@@ -277,6 +282,17 @@ impl Config {
         }
         if self.sip.codecs.is_empty() {
             return invalid("sip.codecs must name at least one codec");
+        }
+        if let Some(unknown) = self
+            .sip
+            .codecs
+            .iter()
+            .find(|c| !SUPPORTED_CODECS.iter().any(|k| k.eq_ignore_ascii_case(c)))
+        {
+            return invalid(&format!(
+                "sip.codecs: unknown codec {unknown:?} (supported: {})",
+                SUPPORTED_CODECS.join(", ")
+            ));
         }
         if !self.server.listen_ip.is_loopback() && self.grpc.auth_token.is_empty() {
             return invalid(

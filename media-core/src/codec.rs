@@ -1,10 +1,14 @@
-//! G.711 µ-law (PCMU) and A-law (PCMA), per ITU-T G.711.
+//! The codecs a leg speaks: G.711 µ-law (PCMU) and A-law (PCMA), per
+//! ITU-T G.711, here; G.722 in [`crate::g722`]. [`CodecState`] is what a
+//! leg encodes and decodes with (G.722 keeps ADPCM state between frames).
 //!
 //! Whole frames are encoded/decoded into caller-provided buffers so the media
 //! path never allocates. Decoding goes through 256-entry tables built at
 //! compile time (a frame decode is 160 loads); encoding computes the segment
 //! from the position of the highest set bit, which is cheaper than a 64 KiB
 //! table and keeps the cache free for the legs.
+
+use crate::g722::{G722Decoder, G722Encoder};
 
 /// µ-law bias (33 in 14-bit units, 0x84 in 16-bit), G.711 section on µ-law.
 const ULAW_BIAS: i32 = 0x84;
@@ -13,8 +17,8 @@ const ULAW_CLIP: i32 = 32_635;
 
 /// An audio codec a leg can speak.
 ///
-/// Non-exhaustive because G.722 and Opus are planned; callers must handle
-/// the unknown case (usually by rejecting the offer).
+/// Non-exhaustive because Opus is planned; callers must handle the unknown
+/// case (usually by rejecting the offer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Codec {
@@ -22,6 +26,9 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law, static payload type 8.
     Pcma,
+    /// G.722 at 64 kbit/s, static payload type 9: 16 kHz audio on an
+    /// 8 kHz RTP clock (RFC 3551 §4.5.2).
+    G722,
 }
 
 impl Codec {
@@ -30,13 +37,14 @@ impl Codec {
         match self {
             Codec::Pcmu => 0,
             Codec::Pcma => 8,
+            Codec::G722 => 9,
         }
     }
 
     /// The RTP clock rate (what RTP timestamps count), RFC 3551.
     pub const fn clock_rate(self) -> u32 {
         match self {
-            Codec::Pcmu | Codec::Pcma => 8_000,
+            Codec::Pcmu | Codec::Pcma | Codec::G722 => 8_000,
         }
     }
 
@@ -45,6 +53,7 @@ impl Codec {
     pub const fn sample_rate(self) -> u32 {
         match self {
             Codec::Pcmu | Codec::Pcma => 8_000,
+            Codec::G722 => 16_000,
         }
     }
 
@@ -58,9 +67,13 @@ impl Codec {
         (self.clock_rate() as u64 * ptime_ms as u64 / 1000) as u32
     }
 
-    /// Encoded bytes for `samples` PCM samples (one byte per sample for G.711).
+    /// Encoded bytes for `samples` PCM samples (one byte per sample for
+    /// G.711, one per two for G.722).
     pub const fn encoded_len(self, samples: usize) -> usize {
-        samples
+        match self {
+            Codec::Pcmu | Codec::Pcma => samples,
+            Codec::G722 => samples / 2,
+        }
     }
 
     /// The SDP `a=rtpmap` encoding name.
@@ -68,17 +81,20 @@ impl Codec {
         match self {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
+            Codec::G722 => "G722",
         }
     }
 
     /// Looks a codec up by its SDP encoding name (case-insensitive, RFC 4566).
     pub fn from_encoding_name(name: &str) -> Option<Codec> {
-        [Codec::Pcmu, Codec::Pcma]
+        [Codec::Pcmu, Codec::Pcma, Codec::G722]
             .into_iter()
             .find(|c| c.encoding_name().eq_ignore_ascii_case(name))
     }
 
-    /// Encodes as many samples as fit in both buffers; returns bytes written.
+    /// Encodes as many samples as fit in both buffers; returns bytes
+    /// written. Stateless codecs (G.711) only: G.722 needs a
+    /// [`CodecState`], and gets 0 here.
     pub fn encode(self, pcm: &[i16], out: &mut [u8]) -> usize {
         let n = pcm.len().min(out.len());
         // One loop per law (not a function pointer) so each inlines and
@@ -87,21 +103,63 @@ impl Codec {
         match self {
             Codec::Pcmu => pairs.for_each(|(o, &s)| *o = ulaw_encode(s)),
             Codec::Pcma => pairs.for_each(|(o, &s)| *o = alaw_encode(s)),
+            Codec::G722 => return 0,
         }
         n
     }
 
-    /// Decodes as many bytes as fit in both buffers; returns samples written.
+    /// Decodes as many bytes as fit in both buffers; returns samples
+    /// written. Stateless codecs (G.711) only: G.722 gets 0 here.
     pub fn decode(self, payload: &[u8], out: &mut [i16]) -> usize {
         let n = payload.len().min(out.len());
         let table = match self {
             Codec::Pcmu => &ULAW_DECODE,
             Codec::Pcma => &ALAW_DECODE,
+            Codec::G722 => return 0,
         };
         for (o, &b) in out.iter_mut().zip(payload) {
             *o = table[b as usize];
         }
         n
+    }
+}
+
+/// A leg's encoder and decoder. G.711 is a table; G.722 carries its
+/// sub-band ADPCM state from frame to frame, one state per direction
+/// (boxed: a G.711 leg should not carry G.722's half kilobyte).
+pub enum CodecState {
+    G711(Codec),
+    G722 {
+        encoder: Box<G722Encoder>,
+        decoder: Box<G722Decoder>,
+    },
+}
+
+impl CodecState {
+    pub fn new(codec: Codec) -> CodecState {
+        match codec {
+            Codec::G722 => CodecState::G722 {
+                encoder: Box::new(G722Encoder::new()),
+                decoder: Box::new(G722Decoder::new()),
+            },
+            other => CodecState::G711(other),
+        }
+    }
+
+    /// Encodes a frame of PCM at the codec's sample rate; returns bytes written.
+    pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> usize {
+        match self {
+            CodecState::G711(codec) => codec.encode(pcm, out),
+            CodecState::G722 { encoder, .. } => encoder.encode(pcm, out),
+        }
+    }
+
+    /// Decodes a payload to PCM at the codec's sample rate; returns samples.
+    pub fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> usize {
+        match self {
+            CodecState::G711(codec) => codec.decode(payload, out),
+            CodecState::G722 { decoder, .. } => decoder.decode(payload, out),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::TrySendError;
 
+use crate::codec::CodecState;
 use crate::frame::{samples_per_frame, FRAME_MS};
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
@@ -243,6 +244,7 @@ impl MediaEngine {
             span,
             socket: mio::net::UdpSocket::from_std(socket),
             codec: spec.codec,
+            coder: CodecState::new(spec.codec),
             payload_type: spec.payload_type,
             telephone_event_pt: spec.telephone_event_pt,
             frame_samples,

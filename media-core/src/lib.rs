@@ -262,7 +262,8 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
+//! [`codec`] G.711 · [`g722`] G.722 ·
+//! [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
 //! call quality and the E-model · [`jitter`] the jitter buffer ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
 //! [`relay`] a bridge's per-packet decisions · [`mixer`] conference
@@ -276,7 +277,7 @@
 //! messages, reduced-size RTCP; the SDP `a=rtcp` address: reports go to the
 //! latched source or port + 1); DTMF decoding
 //! (telephone-event packets are counted); adaptive jitter delay (the
-//! buffer has `set_target_delay` for it); G.722/Opus ([`Codec`] is
+//! buffer has `set_target_delay` for it); Opus ([`Codec`] is
 //! non-exhaustive); transcoding bridges (a bridge joins two legs of one
 //! codec and ptime) and conferences across sample rates (a conference
 //! mixes at one rate; its members must decode to it); batch I/O
@@ -286,6 +287,7 @@ pub mod codec;
 pub mod engine;
 mod error;
 pub mod frame;
+pub mod g722;
 pub mod jitter;
 pub mod leg;
 pub mod mixer;

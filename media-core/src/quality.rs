@@ -40,6 +40,10 @@ impl EModel {
     pub fn for_codec(codec: Codec) -> EModel {
         match codec {
             Codec::Pcmu | Codec::Pcma => EModel::G711_PLC,
+            // Scored on the narrowband scale: G.722 carries narrowband
+            // speech at least as well as G.711 with concealment, and the
+            // wideband E-model (G.107.1) is another scale altogether.
+            Codec::G722 => EModel::G711_PLC,
         }
     }
 

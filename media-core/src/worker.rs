@@ -45,7 +45,7 @@ use crossbeam_channel::{
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::codec::Codec;
+use crate::codec::{Codec, CodecState};
 use crate::frame::{frame_duration, MAX_FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::leg::{LegReport, LegShared, LegStats};
@@ -223,6 +223,8 @@ pub(crate) struct Leg {
     pub(crate) span: tracing::Span,
     pub(crate) socket: UdpSocket,
     pub(crate) codec: Codec,
+    /// The codec's encoder and decoder state.
+    pub(crate) coder: CodecState,
     pub(crate) payload_type: u8,
     pub(crate) telephone_event_pt: Option<u8>,
     pub(crate) frame_samples: usize,
@@ -349,7 +351,7 @@ impl Leg {
     fn play_inbound(&mut self, now: Instant, out: &mut [i16]) {
         match self.jitter.pop(now) {
             Playout::Frame(payload) => {
-                let k = self.codec.decode(payload, out);
+                let k = self.coder.decode(payload, out);
                 if let Some(rest) = out.get_mut(k..) {
                     rest.fill(0);
                 }
@@ -583,7 +585,7 @@ impl Leg {
             self.writer.skip();
             return;
         };
-        let len = self.codec.encode(pcm, payload_buf);
+        let len = self.coder.encode(pcm, payload_buf);
         let payload = payload_buf.get(..len).unwrap_or(&[]);
         let header = self.writer.next_header();
         match self.writer.write(payload, packet_buf) {

@@ -1,35 +1,59 @@
 //! A real SIP user agent with two-way audio: baresip dials the engine and
 //! talks (aufile source: espeak-ng speech); the engine records it and plays
-//! its prompt, which baresip's sndfile module dumps to a WAV we check.
+//! its prompt, which baresip's sndfile module dumps to a WAV we check. Once
+//! in G.711 µ-law (8 kHz), once in wideband G.722 (16 kHz).
 
 use control_api::proto::call_event::Event;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use switchboard_e2e::audio::{self, Speech};
 use switchboard_e2e::engine::Engine;
-use switchboard_e2e::{event_kinds, events_until_ended, free_udp_range, Scratch};
+use switchboard_e2e::{event_kinds, events_until_ended, free_udp_range, run_checked, Scratch};
 
-fn baresip_config(scratch: &Scratch, sip_port: u16) -> std::path::PathBuf {
+/// How baresip talks: its codec module, the codec name and the audio rate.
+struct Codec {
+    module: &'static str,
+    name: &'static str,
+    rate: u32,
+}
+
+const PCMU: Codec = Codec {
+    module: "g711.so",
+    name: "PCMU",
+    rate: 8000,
+};
+const G722: Codec = Codec {
+    module: "g722.so",
+    name: "G722",
+    rate: 16000,
+};
+
+fn baresip_config(scratch: &Scratch, sip_port: u16, source: &Path, codec: &Codec) -> PathBuf {
     let dir = scratch.path("baresip");
     let dump = scratch.path("baresip-dump");
     std::fs::create_dir_all(&dir).expect("config dir");
     std::fs::create_dir_all(&dump).expect("dump dir");
-    let source = scratch.path("speech-ref.wav");
     let config = format!(
         "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nsip_transports udp\n\
          net_interface 127.0.0.1\ndns_server 127.0.0.1:53\n\
          audio_source aufile,{source}\naudio_player aufile,{heard}\naudio_alert aufile,/dev/null\n\
-         audio_srate 8000\naudio_channels 1\nanswermode auto\nsnd_path {dump}\n\
-         module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
+         audio_srate {rate}\naudio_channels 1\nanswermode auto\nsnd_path {dump}\n\
+         module_path /usr/lib/baresip/modules\nmodule {module}\nmodule aufile.so\nmodule sndfile.so\n\
          module_app account.so\nmodule_app menu.so\n",
         source = source.display(),
         heard = scratch.path("heard.wav").display(),
         dump = dump.display(),
+        rate = codec.rate,
+        module = codec.module,
     );
     std::fs::write(dir.join("config"), config).expect("config");
     std::fs::write(
         dir.join("accounts"),
-        "<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMU\n",
+        format!(
+            "<sip:caller@127.0.0.1>;regint=0;audio_codecs={}\n",
+            codec.name
+        ),
     )
     .expect("accounts");
     std::fs::write(dir.join("contacts"), "").expect("contacts");
@@ -38,14 +62,38 @@ fn baresip_config(scratch: &Scratch, sip_port: u16) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_calls_with_two_way_audio() {
-    let scratch = Scratch::new("baresip");
+    call_with(PCMU).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_in_wideband_g722() {
+    call_with(G722).await;
+}
+
+async fn call_with(codec: Codec) {
+    let scratch = Scratch::new(&format!("baresip-{}", codec.name));
     let speech = Speech::generate(
         &scratch,
         "Hello from baresip. This is a real user agent calling the engine.",
     );
+    // The source and the reference at the codec's rate.
+    let (source, reference) = if codec.rate == 8000 {
+        (scratch.path("speech-ref.wav"), speech.reference)
+    } else {
+        let wav = scratch.path("speech-wide.wav");
+        run_checked(
+            Command::new("sox")
+                .arg("-D")
+                .arg(scratch.path("speech-22k.wav"))
+                .args(["-r", &codec.rate.to_string(), "-c", "1", "-b", "16"])
+                .arg(&wav),
+        );
+        let reference = audio::read_mono(&wav);
+        (wav, reference)
+    };
     let engine = Engine::start(&scratch, &[]);
     let (_grpc, mut events) = engine.subscribe().await;
-    let config = baresip_config(&scratch, free_udp_range(1));
+    let config = baresip_config(&scratch, free_udp_range(1), &source, &codec);
     let target = format!("/dial sip:agent@{}", engine.sip);
 
     // baresip hangs up when its source file ends; -t bounds the run.
@@ -62,19 +110,25 @@ async fn baresip_calls_with_two_way_audio() {
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("Call established"), "{log}");
     assert_eq!(event_kinds(&events), ["started", "answered", "ended"]);
+    let Some(Event::Answered(answered)) = &events[1].event else {
+        unreachable!()
+    };
+    assert_eq!(answered.codec, codec.name);
     let Some(Event::Ended(ended)) = &events.last().expect("ended").event else {
         unreachable!()
     };
     assert_eq!(ended.reason, "remote_bye");
 
     // What baresip said reached the recording, sample for sample.
-    let (left, _, _) = audio::read_stereo(std::path::Path::new(&ended.recording_path));
-    let (lag, corr) = audio::best_alignment(&left, &speech.reference, 8000);
+    let (left, _, rate) = audio::read_stereo(Path::new(&ended.recording_path));
+    assert_eq!(rate, codec.rate);
+    let (lag, corr) = audio::best_alignment(&left, &reference, codec.rate as usize);
     assert!(
         corr > 0.95,
         "baresip's speech correlates {corr:.3} in the recording"
     );
-    audio::assert_windows_aligned(&left, &speech.reference, lag, 4000, 0.9);
+    let window = codec.rate as usize / 2;
+    audio::assert_windows_aligned(&left, &reference, lag, window, 0.9);
 
     // What baresip heard: the engine's 440 Hz prompt.
     let dump = std::fs::read_dir(scratch.path("baresip-dump"))
@@ -83,7 +137,7 @@ async fn baresip_calls_with_two_way_audio() {
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
         .expect("baresip's decoded-audio dump");
     let heard = audio::read_mono(&dump);
-    let tone = audio::dominant_frequency(&heard, 8000);
+    let tone = audio::dominant_frequency(&heard, codec.rate);
     assert!(
         (tone - 440.0).abs() < 15.0,
         "baresip heard {tone:.1} Hz, not the 440 Hz prompt"

@@ -233,6 +233,7 @@ impl Signalling {
             .filter_map(|name| match name.to_ascii_uppercase().as_str() {
                 "PCMU" => Some(AudioCodec::Pcmu),
                 "PCMA" => Some(AudioCodec::Pcma),
+                "G722" => Some(AudioCodec::G722),
                 _ => None,
             })
             .collect()
@@ -314,6 +315,7 @@ fn media_codec(codec: AudioCodec) -> Option<Codec> {
     match codec {
         AudioCodec::Pcmu => Some(Codec::Pcmu),
         AudioCodec::Pcma => Some(Codec::Pcma),
+        AudioCodec::G722 => Some(Codec::G722),
         _ => None,
     }
 }
