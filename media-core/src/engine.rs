@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::TrySendError;
 
 use crate::codec::CodecState;
+use crate::dtmf::DtmfReceiver;
 use crate::frame::{samples_per_frame, FRAME_MS};
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
@@ -273,6 +274,10 @@ impl MediaEngine {
             rtcp_registered: false,
             rtcp_budget: MAX_RTCP_PER_TICK,
             rtcp_pending: false,
+            dtmf: spec
+                .dtmf
+                .filter(|_| spec.telephone_event_pt.is_some())
+                .map(|sink| (DtmfReceiver::new(spec.codec.clock_rate()), sink)),
             playout_delay: Duration::from_millis(self.config.jitter_delay_ms as u64),
             emodel: EModel::for_codec(spec.codec),
         };

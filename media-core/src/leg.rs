@@ -17,6 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::codec::Codec;
+use crate::dtmf::DtmfSink;
 use crate::player::Prompt;
 use crate::quality::{AtomicQuality, LegQuality};
 use crate::tap::{TapDirection, TapSink};
@@ -39,8 +40,12 @@ pub struct LegSpec {
     /// Where to send, from SDP. Symmetric RTP: the leg latches to the source
     /// of the first valid inbound packet (logged when it differs).
     pub remote: Option<SocketAddr>,
-    /// RFC 4733 events: counted and ignored for audio for now.
+    /// RFC 4733 events: never played as audio; relayed across bridges,
+    /// and detected (key presses) when `dtmf` is set.
     pub telephone_event_pt: Option<u8>,
+    /// Gets every key press the far end sends as telephone-events, once,
+    /// at its end (with its duration). Needs `telephone_event_pt`.
+    pub dtmf: Option<Box<dyn DtmfSink>>,
     pub prompt: Prompt,
     /// Stereo WAV (left = inbound, right = outbound); parent dir created.
     /// While bridged, right is what the far end hears: the peer's inbound
@@ -72,6 +77,7 @@ impl LegSpec {
             ptime_ms: crate::frame::FRAME_MS,
             remote: None,
             telephone_event_pt: None,
+            dtmf: None,
             prompt: Prompt::Silence,
             record_to: None,
             taps: Vec::new(),
@@ -91,6 +97,7 @@ impl fmt::Debug for LegSpec {
             .field("ptime_ms", &self.ptime_ms)
             .field("remote", &self.remote)
             .field("telephone_event_pt", &self.telephone_event_pt)
+            .field("dtmf", &self.dtmf.is_some())
             .field("prompt", &self.prompt)
             .field("record_to", &self.record_to)
             .field("taps", &self.taps.iter().map(|t| t.0).collect::<Vec<_>>())
@@ -119,6 +126,10 @@ pub struct LegStats {
     /// Not RTP, wrong payload type, or from a foreign source after latching.
     pub packets_invalid: u64,
     pub dtmf_packets: u64,
+    /// Key presses detected (RFC 4733) and delivered to the DTMF sink.
+    pub dtmf_events: u64,
+    /// Key presses the DTMF sink could not take.
+    pub dtmf_events_dropped: u64,
     pub tap_frames_dropped: u64,
     pub record_frames_dropped: u64,
     // Additions beyond the agreed API:
@@ -168,6 +179,8 @@ atomic_stats!(
     packets_late,
     packets_invalid,
     dtmf_packets,
+    dtmf_events,
+    dtmf_events_dropped,
     tap_frames_dropped,
     record_frames_dropped,
     packets_duplicate,

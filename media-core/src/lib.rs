@@ -262,7 +262,7 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`g722`] G.722 ·
+//! [`codec`] G.711 · [`g722`] G.722 · [`dtmf`] RFC 4733 key presses ·
 //! [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
 //! call quality and the E-model · [`jitter`] the jitter buffer ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
@@ -275,8 +275,9 @@
 //!
 //! ptime other than 20 ms; RTCP beyond RFC 3550 (XR blocks, feedback
 //! messages, reduced-size RTCP; the SDP `a=rtcp` address: reports go to the
-//! latched source or port + 1); DTMF decoding
-//! (telephone-event packets are counted); adaptive jitter delay (the
+//! latched source or port + 1); sending DTMF
+//! (key presses are detected, see [`dtmf`]; generation is built but not
+//! yet scheduled into legs); adaptive jitter delay (the
 //! buffer has `set_target_delay` for it); Opus ([`Codec`] is
 //! non-exhaustive); transcoding bridges (a bridge joins two legs of one
 //! codec and ptime) and conferences across sample rates (a conference
@@ -284,6 +285,7 @@
 //! (`recvmmsg`).
 
 pub mod codec;
+pub mod dtmf;
 pub mod engine;
 mod error;
 pub mod frame;

@@ -46,6 +46,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::codec::{Codec, CodecState};
+use crate::dtmf::{DtmfPhase, DtmfReceiver, DtmfSink};
 use crate::frame::{frame_duration, MAX_FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::leg::{LegReport, LegShared, LegStats};
@@ -268,6 +269,9 @@ pub(crate) struct Leg {
     pub(crate) rtcp_registered: bool,
     pub(crate) rtcp_budget: usize,
     pub(crate) rtcp_pending: bool,
+    /// Key press detection and where presses go (with a telephone-event
+    /// payload type and a sink).
+    pub(crate) dtmf: Option<(DtmfReceiver, Box<dyn DtmfSink>)>,
     /// The jitter buffer's delay, part of the MOS estimate's one-way delay.
     pub(crate) playout_delay: Duration,
     pub(crate) emodel: EModel,
@@ -321,6 +325,7 @@ impl Leg {
         let out_ts = self.writer.next_header().timestamp;
         self.send(now, outbound, &mut s.payload, &mut s.packet);
         self.capture(&s.inbound[..n], in_ts, &s.outbound[..n], out_ts);
+        self.dtmf_tick(now);
         self.rtcp_tick(now, &mut s.rtcp);
         self.publish_stats();
     }
@@ -375,8 +380,32 @@ impl Leg {
     ) {
         self.writer.skip();
         self.capture(inbound, in_ts, heard, heard_ts);
+        self.dtmf_tick(now);
         self.rtcp_tick(now, rtcp_buf);
         self.publish_stats();
+    }
+
+    /// Ends key presses whose end packets never came, and delivers ended
+    /// presses to the sink (one per press; begins are not reported).
+    fn dtmf_tick(&mut self, now: Instant) {
+        let Some((rx, sink)) = &mut self.dtmf else {
+            return;
+        };
+        let span = &self.span;
+        if rx.poll_timeout().is_some_and(|t| t <= now) {
+            rx.handle_timeout(now);
+        }
+        while let Some(event) = rx.poll_event() {
+            if event.phase != DtmfPhase::End {
+                continue;
+            }
+            tracing::info!(parent: span, digit = ?event.digit, code = event.event, duration_ms = event.duration_ms, "DTMF received");
+            if sink.deliver(event) {
+                self.stats.dtmf_events += 1;
+            } else {
+                self.stats.dtmf_events_dropped += 1;
+            }
+        }
     }
 
     /// Sends the RTCP report if one is due and there is somewhere to send
@@ -498,6 +527,9 @@ impl Leg {
         }
         if kind == PacketKind::TelephoneEvent {
             self.stats.dtmf_packets += 1;
+            if let Some((rx, _)) = &mut self.dtmf {
+                rx.on_rtp(now, &packet);
+            }
         }
         self.rtcp
             .handle_rtp_received(now, &packet, kind == PacketKind::Audio);
@@ -718,6 +750,7 @@ fn tick_conference(
         let out_ts = leg.writer.next_header().timestamp;
         leg.send(now, heard, &mut s.payload, &mut s.packet);
         leg.capture(conf.mixer.input(k), in_ts, heard, out_ts);
+        leg.dtmf_tick(now);
         leg.rtcp_tick(now, &mut s.rtcp);
         leg.publish_stats();
     }

@@ -153,6 +153,7 @@ pub fn event_kinds(events: &[control_api::proto::CallEvent]) -> Vec<&'static str
             Some(Event::ConferenceJoined(_)) => "conference_joined",
             Some(Event::ConferenceLeft(_)) => "conference_left",
             Some(Event::MuteChanged(_)) => "mute_changed",
+            Some(Event::Dtmf(_)) => "dtmf",
             None => "none",
         })
         .collect()

@@ -65,6 +65,7 @@ impl Signalling {
         spec.ptime_ms = negotiated.ptime_ms;
         spec.remote = Some(negotiated.remote_rtp);
         spec.telephone_event_pt = negotiated.telephone_event_pt;
+        spec.dtmf = Some(self.dtmf_sink(&call_id, "caller"));
         // A bridged caller hears the other party, not our prompt.
         spec.prompt = if bridge_to.is_some() {
             Prompt::Silence

@@ -20,6 +20,7 @@
 mod auth;
 mod call;
 mod conference;
+mod dtmf;
 mod invite;
 mod outbound;
 mod teardown;
@@ -112,8 +113,34 @@ enum ClientPurpose {
 enum Internal {
     LegStopped {
         call_id: String,
-        report: Option<LegReport>,
+        report: Option<Box<LegReport>>,
     },
+    /// A key press a media leg detected (RFC 4733).
+    Dtmf {
+        call_id: String,
+        party: &'static str,
+        event: media_core::dtmf::DtmfEvent,
+    },
+}
+
+/// Hands a leg's key presses to the signalling task, tagged with the call
+/// and the party. Never blocks the media worker (unbounded queue; presses
+/// are a few a second at most).
+struct DtmfForward {
+    call_id: String,
+    party: &'static str,
+    internal: mpsc::UnboundedSender<Internal>,
+}
+
+impl media_core::dtmf::DtmfSink for DtmfForward {
+    fn deliver(&mut self, event: media_core::dtmf::DtmfEvent) -> bool {
+        let msg = Internal::Dtmf {
+            call_id: self.call_id.clone(),
+            party: self.party,
+            event,
+        };
+        self.internal.send(msg).is_ok()
+    }
 }
 
 #[derive(Clone)]
@@ -430,17 +457,7 @@ impl Signalling {
                 self.add_capabilities(&mut ok);
                 self.respond(tx, ok);
             }
-            (Method::Info, true) => {
-                let known = req.call_id().is_some_and(|id| {
-                    self.calls.contains_key(id) || self.outbound_ids.contains_key(id)
-                });
-                let resp = if known {
-                    Response::for_request(&req, 200, "OK")
-                } else {
-                    Response::for_request(&req, 481, "Call/Transaction Does Not Exist")
-                };
-                self.respond(tx, resp);
-            }
+            (Method::Info, true) => self.on_info(tx, req),
             _ => {
                 let mut resp = Response::for_request(&req, 405, "Method Not Allowed");
                 self.add_capabilities(&mut resp);
@@ -539,6 +556,15 @@ impl Signalling {
 
     fn on_internal(&mut self, internal: Internal) {
         match internal {
+            Internal::Dtmf {
+                call_id,
+                party,
+                event,
+            } => {
+                if let Some(digit) = event.digit {
+                    self.publish_dtmf(&call_id, digit, event.duration_ms, "rfc4733", party);
+                }
+            }
             Internal::LegStopped { call_id, report } => {
                 // The media leg left its conference when it stopped.
                 self.forget_member(&call_id, false);
@@ -551,7 +577,7 @@ impl Signalling {
                     self.client_txs.retain(|_, (id, why)| {
                         id != &call_id || *why != ClientPurpose::OutboundInvite
                     });
-                    call.finish(report, &self.bus);
+                    call.finish(report.map(|r| *r), &self.bus);
                     metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
                 }
             }

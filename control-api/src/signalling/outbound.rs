@@ -43,6 +43,7 @@ impl Signalling {
         spec.payload_type = negotiated.payload_type;
         spec.ptime_ms = negotiated.ptime_ms;
         spec.telephone_event_pt = negotiated.telephone_event_pt;
+        spec.dtmf = Some(self.dtmf_sink(call_id, "callee"));
         spec.prompt = Prompt::Silence;
         spec.colocate_with = Some(caller_leg.clone());
         let leg = self.media.create_leg(spec).map_err(|e| {

@@ -173,7 +173,10 @@ impl Signalling {
             let mut reports = receipts.into_iter().map(|r| r.wait(LEG_STOP_TIMEOUT));
             let report = reports.next().flatten();
             reports.for_each(drop);
-            let _ = internal.send(Internal::LegStopped { call_id, report });
+            let _ = internal.send(Internal::LegStopped {
+                call_id,
+                report: report.map(Box::new),
+            });
         });
     }
 }
