@@ -151,17 +151,20 @@ pub(super) fn sender_loop(
                     }
                     let due = leg.next_due;
                     leg.next_due += PERIOD_NS;
-                    let in_win = due >= win_start && due < win_end;
-                    if in_win {
+                    // A packet belongs to the window it is handled (sent or
+                    // skipped) in, as the receiver judges by send time: so
+                    // due = sent + skipped + errors holds at the edges too.
+                    let send_ns = clock.now_ns();
+                    let counted = send_ns >= win_start && send_ns < win_end;
+                    if counted {
                         tally.dirs[leg.dir.index()].due += 1;
                     }
-                    let send_ns = clock.now_ns();
                     let late = send_ns.saturating_sub(due);
                     let seq = leg.seq;
                     leg.seq = leg.seq.wrapping_add(1);
                     if late > SKIP_NS {
                         leg.rtp.skip();
-                        if in_win {
+                        if counted {
                             tally.dirs[leg.dir.index()].skipped += 1;
                         }
                         continue;
@@ -179,10 +182,12 @@ pub(super) fn sender_loop(
                     }
                     .encode(&mut payload);
                     let Ok(len) = leg.rtp.write(&payload, out.batch.next_buf()) else {
+                        if counted {
+                            tally.dirs[leg.dir.index()].send_errors += 1;
+                        }
                         continue;
                     };
                     out.batch.commit(len, leg.dest);
-                    let counted = send_ns >= win_start && send_ns < win_end;
                     out.pending.push(Pending {
                         dir: leg.dir,
                         counted,
