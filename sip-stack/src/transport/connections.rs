@@ -326,3 +326,6 @@ async fn connect_failed(shared: &Arc<Shared>, peer: Peer, why: &str) {
     let dest = Peer::new(peer.transport, peer.addr);
     let _ = shared.inbound.send(Received::ConnectFailed { dest }).await;
 }
+
+#[cfg(test)]
+mod tests;
