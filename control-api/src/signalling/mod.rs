@@ -13,8 +13,8 @@
 //! ```
 //!
 //! The modules follow a call's life: `identity` says where we are on each
-//! transport (Via, Contact) and where in-dialog requests go, `auth` decides who may call (trusted
-//! networks, digest), `invite` answers the caller (or rings it while
+//! transport (Via, Contact) and where in-dialog requests go, `auth` decides
+//! who may call (trusted networks, digest), `invite` answers the caller (or rings it while
 //! `outbound` calls the bridge target as a UAC), `call` is the state of one
 //! call, and `teardown` ends calls from either side.
 
