@@ -8,6 +8,7 @@
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use sip_stack::transport::Peer;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -41,7 +42,28 @@ pub struct ServerConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SipConfig {
+    /// The UDP port (0: ephemeral).
     pub port: u16,
+    /// The TCP port; unset, the same number as `port` (SIP shares 5060
+    /// between UDP and TCP); 0: ephemeral.
+    pub tcp_port: Option<u16>,
+    /// Set false to run without a TLS listener.
+    pub tls_enabled: bool,
+    /// The TLS port (0: ephemeral).
+    pub tls_port: u16,
+    /// PEM certificate chain and key for TLS. Both empty: a self-signed
+    /// certificate is generated at start, but only when `server.listen_ip`
+    /// is loopback; elsewhere the engine refuses to start TLS without them.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// PEM CA certificates trusted when the engine opens TLS connections
+    /// (bridging out); empty: the system bundle.
+    pub tls_ca: String,
+    /// Seconds without traffic (keep-alive pings count) before a TCP/TLS
+    /// connection is closed.
+    pub tcp_idle_secs: u64,
+    /// TCP and TLS connections held at most; new ones beyond it are closed.
+    pub max_connections: usize,
     /// Host (or host:port) written into Via/Contact; the listen address when empty.
     pub advertised_address: String,
     /// Largest SIP message accepted, in bytes; larger ones are dropped.
@@ -119,9 +141,11 @@ pub struct AsrConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoutingConfig {
-    /// `ip:port` of a SIP peer (agent platform, PBX) to bridge every inbound
-    /// call to, keeping the Request-URI user. Empty: the engine answers
-    /// calls itself and plays the prompt.
+    /// A SIP peer (agent platform, PBX) to bridge every inbound call to,
+    /// keeping the Request-URI user: `ip:port` (UDP), or a SIP URI with an
+    /// IP host, `sip:10.0.0.5:5060;transport=tcp`, `;transport=tls`, or
+    /// `sips:10.0.0.5:5061`. Empty: the engine answers calls itself and
+    /// plays the prompt.
     pub bridge_to: String,
     /// Credentials for the target's digest challenges (401/407), if it asks.
     pub bridge_username: String,
@@ -130,8 +154,16 @@ pub struct RoutingConfig {
 
 impl RoutingConfig {
     /// The bridge target, if routing is configured (checked by `validate`).
-    pub fn bridge_target(&self) -> Option<SocketAddr> {
-        self.bridge_to.parse().ok()
+    pub fn bridge_target(&self) -> Option<Peer> {
+        let target = self.bridge_to.trim();
+        if let Ok(addr) = target.parse::<SocketAddr>() {
+            return Some(Peer::udp(addr));
+        }
+        let lower = target.to_ascii_lowercase();
+        if !(lower.starts_with("sip:") || lower.starts_with("sips:")) {
+            return None;
+        }
+        sip_stack::dialog::request_target(target)
     }
 }
 
@@ -163,6 +195,14 @@ impl Default for SipConfig {
     fn default() -> Self {
         Self {
             port: 5060,
+            tcp_port: None,
+            tls_enabled: true,
+            tls_port: 5061,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_ca: String::new(),
+            tcp_idle_secs: 1800,
+            max_connections: 10_000,
             advertised_address: String::new(),
             max_message_bytes: 65_535,
             max_calls: 10_000,
@@ -278,7 +318,26 @@ impl Config {
             return invalid("sip.auth_algorithms must name at least one algorithm");
         }
         if !self.routing.bridge_to.is_empty() && self.routing.bridge_target().is_none() {
-            return invalid("routing.bridge_to must be an ip:port");
+            return invalid(
+                "routing.bridge_to must be an ip:port or a SIP URI with an IP host \
+                 (sip:10.0.0.5:5060;transport=tcp)",
+            );
+        }
+        if self.sip.tls_cert.is_empty() != self.sip.tls_key.is_empty() {
+            return invalid("sip.tls_cert and sip.tls_key must be set together");
+        }
+        if self.sip.tls_enabled
+            && self.sip.tls_cert.is_empty()
+            && !self.server.listen_ip.is_loopback()
+        {
+            return invalid(
+                "sip.tls_cert and sip.tls_key are required for SIP over TLS when \
+                 server.listen_ip is not loopback (a self-signed certificate is only \
+                 generated for loopback); set them, or set sip.tls_enabled = false",
+            );
+        }
+        if self.sip.max_connections == 0 || self.sip.tcp_idle_secs == 0 {
+            return invalid("sip.max_connections and sip.tcp_idle_secs must be above 0");
         }
         if self.sip.codecs.is_empty() {
             return invalid("sip.codecs must name at least one codec");
@@ -306,6 +365,16 @@ impl Config {
     pub fn sip_addr(&self) -> SocketAddr {
         SocketAddr::new(self.server.listen_ip, self.sip.port)
     }
+    pub fn sip_tcp_addr(&self) -> SocketAddr {
+        let port = self.sip.tcp_port.unwrap_or(self.sip.port);
+        SocketAddr::new(self.server.listen_ip, port)
+    }
+    /// The TLS listener's address, `None` when TLS is disabled.
+    pub fn sip_tls_addr(&self) -> Option<SocketAddr> {
+        self.sip
+            .tls_enabled
+            .then(|| SocketAddr::new(self.server.listen_ip, self.sip.tls_port))
+    }
     pub fn grpc_addr(&self) -> SocketAddr {
         SocketAddr::new(self.server.listen_ip, self.grpc.port)
     }
@@ -319,6 +388,7 @@ impl Config {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use sip_stack::transport::TransportKind;
 
     #[test]
     fn defaults_listen_on_loopback_and_validate() {
@@ -351,9 +421,70 @@ mod tests {
     fn public_listener_without_grpc_token_is_refused() {
         let mut c = Config::default();
         c.server.listen_ip = "0.0.0.0".parse().unwrap();
+        c.sip.tls_enabled = false;
         assert!(c.validate().is_err());
         c.grpc.auth_token = "secret".into();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn sip_ports_default_to_5060_shared_and_5061() {
+        let mut c = Config::default();
+        assert_eq!(c.sip_tcp_addr().port(), 5060);
+        assert_eq!(c.sip_tls_addr().map(|a| a.port()), Some(5061));
+        c.sip.port = 5070;
+        assert_eq!(c.sip_tcp_addr().port(), 5070, "TCP follows the UDP port");
+        c.sip.tcp_port = Some(5080);
+        assert_eq!(c.sip_tcp_addr().port(), 5080);
+        c.sip.tls_enabled = false;
+        assert_eq!(c.sip_tls_addr(), None);
+    }
+
+    #[test]
+    fn tls_off_loopback_needs_a_certificate() {
+        let mut c = Config::default();
+        c.server.listen_ip = "0.0.0.0".parse().unwrap();
+        c.grpc.auth_token = "secret".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("sip.tls_cert"), "{err}");
+        c.sip.tls_cert = "/etc/switchboard/cert.pem".into();
+        assert!(c.validate().is_err(), "a key must come with it");
+        c.sip.tls_key = "/etc/switchboard/key.pem".into();
+        c.validate().unwrap();
+        c.sip.tls_cert.clear();
+        c.sip.tls_key.clear();
+        c.sip.tls_enabled = false;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn bridge_targets_name_their_transport() {
+        let target = |s: &str| {
+            RoutingConfig {
+                bridge_to: s.into(),
+                ..RoutingConfig::default()
+            }
+            .bridge_target()
+        };
+        let peer = |k, a: &str| Some(Peer::new(k, a.parse().unwrap()));
+        assert_eq!(
+            target("127.0.0.1:5070"),
+            peer(TransportKind::Udp, "127.0.0.1:5070")
+        );
+        assert_eq!(
+            target("sip:127.0.0.1:5070;transport=tcp"),
+            peer(TransportKind::Tcp, "127.0.0.1:5070")
+        );
+        assert_eq!(
+            target("sip:10.0.0.5;transport=TLS"),
+            peer(TransportKind::Tls, "10.0.0.5:5061")
+        );
+        assert_eq!(
+            target("sips:10.0.0.5"),
+            peer(TransportKind::Tls, "10.0.0.5:5061")
+        );
+        assert_eq!(target("pbx.example.com:5060"), None);
+        assert_eq!(target("sip:10.0.0.5;transport=sctp"), None);
     }
 
     #[test]

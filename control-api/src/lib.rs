@@ -6,11 +6,11 @@
 //! services and an HTTP server for health and metrics.
 //!
 //! ```text
-//!   SIP/UDP ──▶ signalling task ──legs──▶ media workers ──taps──▶ asr-bridge
-//!                 │    ▲                      (RTP in/out, recording)
-//!       events ◀──┘    └── commands ◀── gRPC CallControl (Hangup, ListCalls)
-//!         │
-//!         └──▶ EventBus ──▶ gRPC SubscribeEvents
+//!   SIP/UDP,TCP,TLS ──▶ signalling task ──legs──▶ media workers ──taps──▶ asr-bridge
+//!                         │    ▲                      (RTP in/out, recording)
+//!               events ◀──┘    └── commands ◀── gRPC CallControl (Hangup, ListCalls)
+//!                 │
+//!                 └──▶ EventBus ──▶ gRPC SubscribeEvents
 //! ```
 //!
 //! Everything has an embedded default ([`config::Config`]) and listens on

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::message::{generate_branch, name_addr_uri, without_tag, Method, Request, Response};
+use crate::transport::{Peer, TransportKind};
 
 /// One side of a dialog, identified by Call-ID + local tag + remote tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,10 +75,16 @@ impl Dialog {
     }
 
     /// A new in-dialog request (RFC 3261 §12.2.1.1) with a fresh branch in a
-    /// `SIP/2.0/UDP <via_sent_by>;branch=...;rport` Via and Max-Forwards 70.
+    /// `SIP/2.0/<transport> <via_sent_by>;branch=...;rport` Via and
+    /// Max-Forwards 70. `transport` is the one the request will go over.
     /// Increments `local_cseq`, except for ACK, which reuses the INVITE's
     /// CSeq number (§13.2.2.4): build the ACK before any other request.
-    pub fn new_request(&mut self, method: Method, via_sent_by: &str) -> Request {
+    pub fn new_request(
+        &mut self,
+        method: Method,
+        transport: TransportKind,
+        via_sent_by: &str,
+    ) -> Request {
         if method != Method::Ack {
             self.local_cseq = self.local_cseq.wrapping_add(1);
         }
@@ -87,7 +94,8 @@ impl Dialog {
         h.push(
             "Via",
             format!(
-                "SIP/2.0/UDP {via_sent_by};branch={};rport",
+                "SIP/2.0/{} {via_sent_by};branch={};rport",
+                transport.via_token(),
                 generate_branch()
             ),
         );
@@ -205,6 +213,41 @@ pub fn request_destination(uri: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
+/// Where to send a request for a URI, with its transport: the
+/// `transport=` parameter, TLS for `sips:`, UDP otherwise (RFC 3263 §4.1
+/// without DNS); the port as in [`request_destination`], 5061 for TLS.
+/// `None` when the host is not an IP literal or the transport is unknown.
+pub fn request_target(uri: &str) -> Option<Peer> {
+    let sips = strip_angles(uri)?
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+    let transport = match uri_param(uri, "transport") {
+        Some(t) => TransportKind::parse(t)?,
+        None if sips => TransportKind::Tls,
+        None => TransportKind::Udp,
+    };
+    let mut addr = request_destination(uri)?;
+    if transport == TransportKind::Tls && !sips && !has_port(uri) {
+        addr.set_port(TransportKind::Tls.default_port());
+    }
+    Some(Peer::new(transport, addr))
+}
+
+/// Whether the URI's hostport names a port.
+fn has_port(uri: &str) -> bool {
+    let Some(uri) = strip_angles(uri) else {
+        return false;
+    };
+    let rest = uri.split_once(':').map_or("", |(_, r)| r);
+    let rest = rest.split(['?', '>']).next().unwrap_or("");
+    let host_part = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let hostport = host_part.split(';').next().unwrap_or("");
+    match hostport.rsplit_once(']') {
+        Some((_, after)) => after.starts_with(':'),
+        None => hostport.contains(':'),
+    }
+}
+
 /// A bare URI as is, or the URI inside `<...>` of a name-addr. (A bare
 /// URI's `;params` are URI parameters here, unlike in a header value.)
 fn strip_angles(uri: &str) -> Option<&str> {
@@ -260,7 +303,7 @@ mod tests {
         assert_eq!(d.remote_cseq, 314);
 
         let before = d.local_cseq;
-        let bye = d.new_request(Method::Bye, "192.0.2.10:5060");
+        let bye = d.new_request(Method::Bye, TransportKind::Udp, "192.0.2.10:5060");
         assert_eq!(d.local_cseq, before + 1);
         assert_eq!(bye.uri, "sip:alice@10.0.0.1:5062;transport=udp");
         assert_eq!(bye.cseq(), Some((before + 1, Method::Bye)));
@@ -304,7 +347,7 @@ mod tests {
     fn strict_router_rewrites_request_uri() {
         let mut d = Dialog::new_uas(&invite(), "b1", "sip:sb@192.0.2.10").unwrap();
         d.route_set = vec!["<sip:10.0.0.9>".into(), "<sip:10.0.0.8;lr>".into()];
-        let bye = d.new_request(Method::Bye, "192.0.2.10:5060");
+        let bye = d.new_request(Method::Bye, TransportKind::Udp, "192.0.2.10:5060");
         assert_eq!(bye.uri, "sip:10.0.0.9");
         let routes: Vec<_> = bye.headers.get_all("Route").collect();
         assert_eq!(
@@ -325,9 +368,38 @@ mod tests {
         let mut d = Dialog::new_uac(&inv, &ok, "sip:alice@10.0.0.1:5062").unwrap();
         assert_eq!(d.route_set, vec!["<sip:10.0.0.8;lr>", "<sip:10.0.0.9;lr>"]);
         assert_eq!(d.remote_tag.as_deref(), Some("b9"));
-        let ack = d.new_request(Method::Ack, "10.0.0.1:5062");
+        let ack = d.new_request(Method::Ack, TransportKind::Tcp, "10.0.0.1:5062");
         assert_eq!(ack.cseq(), Some((314, Method::Ack)));
         assert_eq!(ack.uri, "sip:bob@192.0.2.20");
+        assert_eq!(ack.top_via().unwrap().transport, "TCP");
+    }
+
+    #[test]
+    fn targets_carry_their_transport() {
+        let t = |s| request_target(s);
+        let peer = |k, a: &str| Some(Peer::new(k, a.parse().unwrap()));
+        assert_eq!(
+            t("sip:a@10.0.0.1:5070"),
+            peer(TransportKind::Udp, "10.0.0.1:5070")
+        );
+        assert_eq!(
+            t("<sip:a@10.0.0.1;transport=TCP>"),
+            peer(TransportKind::Tcp, "10.0.0.1:5060")
+        );
+        assert_eq!(
+            t("sip:a@10.0.0.1;transport=tls"),
+            peer(TransportKind::Tls, "10.0.0.1:5061")
+        );
+        assert_eq!(
+            t("sip:a@10.0.0.1:7000;transport=tls"),
+            peer(TransportKind::Tls, "10.0.0.1:7000")
+        );
+        assert_eq!(
+            t("sips:a@[2001:db8::1]"),
+            peer(TransportKind::Tls, "[2001:db8::1]:5061")
+        );
+        assert_eq!(t("sip:a@10.0.0.1;transport=sctp"), None);
+        assert_eq!(t("sip:a@pbx.example.com;transport=tcp"), None);
     }
 
     #[test]

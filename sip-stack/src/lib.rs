@@ -1,7 +1,7 @@
 //! # sip-stack — Switchboard's SIP signalling
 //!
-//! Everything between a UDP datagram from a carrier and a call the control
-//! plane can reason about: a SIP message parser, SDP offer/answer for audio,
+//! Everything between a carrier's UDP datagram or TCP/TLS stream and a call
+//! the control plane can reason about: a SIP message parser, SDP offer/answer for audio,
 //! and the transaction and dialog state machines of RFC 3261. It never
 //! touches audio; it tells `control-api` where to send RTP and with which
 //! codec ([`sdp::NegotiatedAudio`]), and `media-core` does the rest.
@@ -10,11 +10,12 @@
 //!
 //! SIP has three layers and this crate has one module for each:
 //!
-//! - **[`message`]** — one datagram, parsed: a [`message::Request`] or
+//! - **[`message`]** — one message (a datagram, or one framed off a stream), parsed: a [`message::Request`] or
 //!   [`message::Response`] with ordered headers. Stateless. A malformed
 //!   request can still be answered: [`message::ParseError::reply_400`].
 //! - **[`transaction`]** — one request and its responses, made reliable over
-//!   UDP: retransmissions, absorbing duplicates, timeouts (RFC 3261 §17).
+//!   UDP: retransmissions, absorbing duplicates, timeouts (RFC 3261 §17);
+//!   over TCP and TLS the same machines without hop-by-hop retransmissions.
 //!   An INVITE and its 200 OK are one transaction; the BYE that ends the call
 //!   thirty minutes later is another. The [`transaction::Endpoint`] holds
 //!   them all.
@@ -27,14 +28,16 @@
 //! [`auth`] challenges and verifies SIP digest authentication (server) and
 //! answers 401/407 challenges (client), SHA-256 and MD5, sans-IO;
 //! [`protection`] rate-limits INVITEs per source and drops known scanners;
-//! [`transport`] moves bytes (UDP today), and is the only part that does I/O.
+//! [`transport`] moves bytes over UDP, TCP and TLS, and is the only part
+//! that does I/O; its stream framer ([`transport::StreamFramer`]) is sans-IO
+//! like the rest.
 //!
 //! ```text
-//!  socket ──bytes──▶ message::parse ──SipMessage──▶ Endpoint::handle_message
+//!  transport ─bytes─▶ message::parse ──SipMessage──▶ Endpoint::handle_message
 //!                                                         │        ▲
 //!                       Endpoint::handle_timeout(now) ───▶│        │ respond / send_request
 //!                                                         ▼        │
-//!  socket ◀──Output::Transmit── Endpoint::poll_output ──Output::Event──▶ TU (control-api):
+//!  transport ◀─Output::Transmit── Endpoint::poll_output ──Output::Event──▶ TU (control-api):
 //!                                                                       Dialog, sdp::answer_audio
 //! ```
 //!
@@ -43,17 +46,20 @@
 //! The transaction layer owns no socket, no task and no clock. The caller
 //! (the lead's signalling task) runs a loop of four calls:
 //!
-//! 1. a datagram arrives → [`message::parse`] → [`transaction::Endpoint::handle_message`];
+//! 1. a message arrives (a UDP datagram, or one framed off a TCP/TLS
+//!    connection), tagged with its [`transport::Peer`] → [`message::parse`]
+//!    → [`transaction::Endpoint::handle_message`];
 //! 2. drain [`transaction::Endpoint::poll_output`]: `Transmit` goes to the
-//!    socket, `Event` goes to call control, which may call
+//!    transport named by its `Peer`, `Event` goes to call control, which may call
 //!    [`transaction::Endpoint::respond`] or [`transaction::Endpoint::send_request`];
-//! 3. sleep until [`transaction::Endpoint::poll_timeout`] or the next datagram;
+//! 3. sleep until [`transaction::Endpoint::poll_timeout`] or the next message;
 //! 4. on wake-up, [`transaction::Endpoint::handle_timeout`] and drain again.
 //!
 //! ```
 //! use std::time::Instant;
 //! use sip_stack::message::{generate_tag, parse, Response};
 //! use sip_stack::transaction::{Endpoint, Output, TimerConfig, TxEvent};
+//! use sip_stack::transport::Peer;
 //!
 //! let datagram = b"OPTIONS sip:10.0.0.2 SIP/2.0\r\n\
 //!     Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n\
@@ -62,7 +68,7 @@
 //!     Call-ID: a84b4c76e66710@10.0.0.1\r\n\
 //!     CSeq: 63104 OPTIONS\r\n\
 //!     Content-Length: 0\r\n\r\n";
-//! let source = "10.0.0.1:5060".parse().unwrap();
+//! let source = Peer::udp("10.0.0.1:5060".parse().unwrap());
 //! let mut endpoint = Endpoint::new(TimerConfig::default());
 //!
 //! let now = Instant::now(); // the caller's clock, not the endpoint's
@@ -106,6 +112,9 @@
 //! doubles up to T2 (4 s); 64·T1 (32 s) bounds how long a transaction waits
 //! for an answer (Timers B, F, H, J, L, M); T4 (5 s) is how long a finished
 //! transaction lingers to absorb stray retransmissions (Timers I, K).
+//! Over TCP and TLS nothing is retransmitted hop by hop and the lingering
+//! timers (D, I, J, K) are zero; only the 2xx to an INVITE is still
+//! retransmitted until its ACK, end to end (RFC 3261 §13.3.1.4).
 //! Timers only ever live inside transactions; dialogs have none, and session
 //! timers (RFC 4028) are the TU's business.
 //!
@@ -113,9 +122,10 @@
 //!
 //! Every byte from the network is hostile: parsers return errors and never
 //! panic, sizes and counts are bounded ([`message::ParseLimits`],
-//! [`sdp::SdpLimits`], [`transaction::Endpoint::set_max_transactions`]), and
+//! [`sdp::SdpLimits`], [`transaction::Endpoint::set_max_transactions`],
+//! the stream framer's message bound, the connection table's size), and
 //! the parsers have fuzz targets (`fuzz/fuzz_targets/sip_message.rs`,
-//! `sdp.rs`, `sip_auth.rs`). Test messages live as files under `tests/messages/`.
+//! `sip_stream.rs`, `sdp.rs`, `sip_auth.rs`). Test messages live as files under `tests/messages/`.
 
 pub mod auth;
 pub mod dialog;

@@ -12,7 +12,10 @@ use tonic::transport::Channel;
 
 pub struct Engine {
     child: Option<Child>,
+    /// UDP and TCP (one port number, as in production).
     pub sip: SocketAddr,
+    /// SIP over TLS (a self-signed certificate unless the test gives one).
+    pub sip_tls: SocketAddr,
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     pub recordings: PathBuf,
@@ -44,6 +47,7 @@ impl Engine {
     /// and waits until it answers on HTTP.
     pub fn start(scratch: &Scratch, env: &[(&str, String)]) -> Engine {
         let (sip_port, grpc_port, http_port) = (free_port(), free_port(), free_port());
+        let tls_port = free_port();
         let recordings = scratch.path("recordings");
         let rtp_min = 40_000 + (sip_port % 500) * 40;
         let mut cmd = Command::new(binary());
@@ -51,6 +55,7 @@ impl Engine {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SWITCHBOARD_SERVER__LOG", "info")
             .env("SWITCHBOARD_SIP__PORT", sip_port.to_string())
+            .env("SWITCHBOARD_SIP__TLS_PORT", tls_port.to_string())
             .env("SWITCHBOARD_GRPC__PORT", grpc_port.to_string())
             .env("SWITCHBOARD_HTTP__PORT", http_port.to_string())
             .env("SWITCHBOARD_MEDIA__RTP_PORT_MIN", rtp_min.to_string())
@@ -93,6 +98,7 @@ impl Engine {
         let engine = Engine {
             child: Some(child),
             sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
+            sip_tls: SocketAddr::from(([127, 0, 0, 1], tls_port)),
             grpc: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
             http: SocketAddr::from(([127, 0, 0, 1], http_port)),
             recordings,

@@ -6,6 +6,7 @@ pub mod audio;
 pub mod engine;
 pub mod fork_server;
 pub mod sipp;
+pub mod stream_ua;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;

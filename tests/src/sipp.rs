@@ -52,13 +52,17 @@ impl Sipp {
     /// Starts SIPp as a UAS running `scenario` for one call on `port`, in
     /// `workdir` (where the scenario's audio file must be).
     pub fn serve(scenario: &str, port: u16, workdir: &Path) -> Sipp {
+        Self::serve_with(scenario, port, workdir, &[])
+    }
+
+    /// As [`Sipp::serve`], with extra SIPp arguments (e.g. `-t t1` for TCP).
+    pub fn serve_with(scenario: &str, port: u16, workdir: &Path, extra: &[&str]) -> Sipp {
         let media_port = free_udp_range(8).to_string();
-        let port = port.to_string();
-        Self::spawn(
-            scenario,
-            &["-p", &port, "-mp", &media_port].map(String::from),
-            workdir,
-        )
+        let mut args = ["-p", &port.to_string(), "-mp", &media_port]
+            .map(String::from)
+            .to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::spawn(scenario, &args, workdir)
     }
 
     /// One call of `scenario` on loopback, with `args` for ports and roles;

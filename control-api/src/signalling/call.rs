@@ -10,7 +10,7 @@ use sip_stack::dialog::Dialog;
 use sip_stack::message::Request;
 use sip_stack::sdp::{AudioCodec, AudioOffer, SessionDescription};
 use sip_stack::transaction::ServerTxId;
-use std::net::SocketAddr;
+use sip_stack::transport::Peer;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tracing::{info, Span};
 
@@ -65,7 +65,8 @@ pub struct Call {
     /// The caller's INVITE, kept to answer it late (bridged calls).
     pub invite: Request,
     pub dialog: Dialog,
-    pub signalling_source: SocketAddr,
+    /// Where the caller's INVITE came from (transport, address, connection).
+    pub signalling_source: Peer,
     /// Our SDP answer to the caller's offer.
     pub answer: SessionDescription,
     /// Published when the caller gets its 200 OK.
@@ -87,13 +88,14 @@ pub struct Call {
 pub struct Outbound {
     pub call_id: String,
     pub invite: Request,
-    pub dest: SocketAddr,
+    /// Where the INVITE went (over TCP if it was too large for UDP).
+    pub dest: Peer,
     pub offer: AudioOffer,
     pub leg: LegHandle,
     /// Set by the first 2xx; in-dialog requests to the callee use it.
     pub dialog: Option<Dialog>,
     /// The ACK sent for the 2xx, resent if the 2xx is retransmitted.
-    pub ack: Option<(Vec<u8>, SocketAddr)>,
+    pub ack: Option<(Vec<u8>, Peer)>,
     /// Digest challenges answered so far (bounded: a wrong password must
     /// not loop forever).
     pub auth_attempts: u8,
@@ -105,7 +107,8 @@ pub struct NewCall {
     pub invite_tx: ServerTxId,
     pub invite: Request,
     pub dialog: Dialog,
-    pub signalling_source: SocketAddr,
+    /// Where the caller's INVITE came from (transport, address, connection).
+    pub signalling_source: Peer,
     pub answer: SessionDescription,
     pub answered_event: CallAnswered,
     pub codec: AudioCodec,

@@ -9,7 +9,7 @@ use sip_stack::dialog::Dialog;
 use sip_stack::message::{generate_tag, Request, Response};
 use sip_stack::sdp::{self, AudioCodec, NegotiatedAudio, SessionDescription};
 use sip_stack::transaction::ServerTxId;
-use std::net::SocketAddr;
+use sip_stack::transport::Peer;
 use std::path::PathBuf;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -17,7 +17,7 @@ use tracing::{info, info_span, warn, Instrument};
 const TAP_QUEUE_FRAMES: usize = 50;
 
 impl Signalling {
-    pub(super) fn on_invite(&mut self, tx: ServerTxId, req: Request, source: SocketAddr) {
+    pub(super) fn on_invite(&mut self, tx: ServerTxId, req: Request, source: Peer) {
         let call_id = req.call_id().unwrap_or_default().to_owned();
         let span = info_span!("call", call_id = %call_id);
         let _entered = span.enter();
@@ -99,7 +99,10 @@ impl Signalling {
             }
         };
         let local_tag = generate_tag();
-        let Some(dialog) = Dialog::new_uas(&req, &local_tag, &self.me.contact) else {
+        let contact = self
+            .me
+            .contact(source.transport, super::identity::is_sips(&req.uri));
+        let Some(dialog) = Dialog::new_uas(&req, &local_tag, &contact) else {
             leg.stop();
             return self.reject(tx, &req, 400, "Bad Request");
         };
@@ -119,7 +122,9 @@ impl Signalling {
         // The transaction layer already sent 100 Trying on arrival.
         let mut ringing = Response::for_request(&req, 180, "Ringing");
         ringing.set_to_tag(&local_tag);
-        ringing.headers.set("Contact", self.me.contact.clone());
+        ringing
+            .headers
+            .set("Contact", format!("<{}>", dialog.local_contact));
         self.respond(tx, ringing);
 
         let from = req.headers.get("From").unwrap_or_default().to_owned();
@@ -129,8 +134,8 @@ impl Signalling {
             call_event::Event::Started(CallStarted {
                 from: from.clone(),
                 to: to.clone(),
-                remote_address: source.to_string(),
-                transport: "udp".into(),
+                remote_address: source.addr.to_string(),
+                transport: source.transport.to_string(),
             }),
         );
         let answered_event = CallAnswered {
@@ -142,7 +147,7 @@ impl Signalling {
         if !bridged {
             let mut ok = Response::for_request(&req, 200, "OK");
             ok.set_to_tag(&local_tag);
-            let ok = self.ok_with_sdp(ok, &answer);
+            let ok = ok_with_sdp(ok, &answer, &dialog.local_contact);
             self.respond(tx, ok);
             self.bus.publish(
                 &call_id,
@@ -189,11 +194,24 @@ impl Signalling {
             .and_then(|c| c.outbound.as_ref())
             .filter(|o| o.dialog.as_ref().is_some_and(|d| d.matches(&req)));
         let found = match (caller, callee) {
-            (Some(c), _) => Some((c.span.clone(), c.leg().clone(), c.codec)),
-            (None, Some(o)) => Some((tracing::Span::current(), o.leg.clone(), o.offer.codec)),
+            (Some(c), _) => Some((
+                c.span.clone(),
+                c.leg().clone(),
+                c.codec,
+                c.dialog.local_contact.clone(),
+            )),
+            (None, Some(o)) => Some((
+                tracing::Span::current(),
+                o.leg.clone(),
+                o.offer.codec,
+                o.dialog
+                    .as_ref()
+                    .map(|d| d.local_contact.clone())
+                    .unwrap_or_default(),
+            )),
             (None, None) => None,
         };
-        let Some((span, leg, codec)) = found else {
+        let Some((span, leg, codec, contact)) = found else {
             return self.reject(tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         let rtp_ip = self.config.server.listen_ip;
@@ -206,7 +224,7 @@ impl Signalling {
         };
         span.in_scope(|| info!(remote_rtp = %negotiated.remote_rtp, "re-INVITE accepted"));
         leg.set_remote(negotiated.remote_rtp);
-        let ok = self.ok_with_sdp(Response::for_request(&req, 200, "OK"), &answer);
+        let ok = ok_with_sdp(Response::for_request(&req, 200, "OK"), &answer, &contact);
         self.respond(tx, ok);
     }
 
@@ -214,16 +232,6 @@ impl Signalling {
         let mut resp = Response::for_request(req, status, reason);
         resp.set_to_tag(&generate_tag());
         self.respond(tx, resp);
-    }
-
-    /// Completes a 200 OK to an INVITE with our Contact and SDP answer.
-    pub(super) fn ok_with_sdp(&self, mut ok: Response, answer: &SessionDescription) -> Response {
-        ok.headers.set("Contact", self.me.contact.clone());
-        ok.headers
-            .set("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
-        ok.headers.set("Content-Type", "application/sdp");
-        ok.body = answer.to_string().into_bytes().into();
-        ok
     }
 
     fn codec_preference(&self) -> Vec<AudioCodec> {
@@ -299,6 +307,21 @@ impl Signalling {
         );
         Some(Box::new(sink))
     }
+}
+
+/// Completes a 200 OK to an INVITE with our Contact (the dialog's local
+/// URI, for its transport) and SDP answer.
+pub(super) fn ok_with_sdp(
+    mut ok: Response,
+    answer: &SessionDescription,
+    contact: &str,
+) -> Response {
+    ok.headers.set("Contact", format!("<{contact}>"));
+    ok.headers
+        .set("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+    ok.headers.set("Content-Type", "application/sdp");
+    ok.body = answer.to_string().into_bytes().into();
+    ok
 }
 
 fn parse_offer(req: &Request) -> Result<SessionDescription, &'static str> {

@@ -1,5 +1,5 @@
-//! The signalling task: one tokio task owns the SIP socket, the sans-IO
-//! transaction layer and the table of calls.
+//! The signalling task: one tokio task owns the SIP transports (UDP, TCP,
+//! TLS), the sans-IO transaction layer and the table of calls.
 //!
 //! Owning everything in one task keeps call state changes race-free without
 //! locks: SIP messages, timer expiries, gRPC commands and media reports all
@@ -7,13 +7,14 @@
 //! here; legs live on the media workers and this task only holds handles.
 //!
 //! ```text
-//!  UDP socket ─▶ parse ─▶ Endpoint (transactions) ─▶ TxEvent ─▶ calls
+//!  UDP/TCP/TLS ─▶ parse ─▶ Endpoint (transactions) ─▶ TxEvent ─▶ calls
 //!  gRPC ─▶ Command ─┘                                   │
 //!  media (leg stopped) ─▶ Internal ─────────────────────┘─▶ EventBus
 //! ```
 //!
-//! The modules follow a call's life: `auth` decides who may call (trusted
-//! networks, digest), `invite` answers the caller (or rings it while
+//! The modules follow a call's life: `identity` says where we are on each
+//! transport (Via, Contact) and where in-dialog requests go, `auth` decides
+//! who may call (trusted networks, digest), `invite` answers the caller (or rings it while
 //! `outbound` calls the bridge target as a UAC), `call` is the state of one
 //! call, and `teardown` ends calls from either side.
 
@@ -21,6 +22,7 @@ mod auth;
 mod call;
 mod conference;
 mod dtmf;
+mod identity;
 mod invite;
 mod outbound;
 mod teardown;
@@ -30,11 +32,15 @@ use crate::events::EventBus;
 use crate::proto::{call_event, CallInfo, RecordingPaused, RecordingResumed};
 use call::{Call, EndReason};
 pub use conference::JoinRequest;
+use identity::LocalIdentity;
 use media_core::{LegReport, MediaEngine};
 use sip_stack::message::{Method, Request, Response, SipMessage};
 use sip_stack::protection::{InviteRateLimiter, UserAgentFilter};
 use sip_stack::transaction::{ClientTxId, Endpoint, Output, ServerTxId, TimerConfig, TxEvent};
-use sip_stack::transport::UdpTransport;
+use sip_stack::transport::tls::{self, TlsIdentity};
+use sip_stack::transport::{
+    Peer, Received, SendError, SipTransports, StreamConfig, TransportConfig, TransportKind,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -242,15 +248,9 @@ impl SignallingHandle {
     }
 }
 
-/// Where this engine says it is, in Via and Contact.
-struct LocalIdentity {
-    sent_by: String,
-    contact: String,
-}
-
 pub struct Signalling {
     config: Arc<Config>,
-    transport: UdpTransport,
+    transports: SipTransports,
     endpoint: Endpoint,
     media: Arc<MediaEngine>,
     bus: EventBus,
@@ -273,24 +273,15 @@ pub struct Signalling {
 }
 
 impl Signalling {
-    /// Binds the SIP socket and returns the task's future and its handle.
+    /// Binds the SIP listeners and returns the task's future and its handle.
     pub async fn bind(
         config: Arc<Config>,
         media: Arc<MediaEngine>,
         bus: EventBus,
         recordings_dir: Option<PathBuf>,
     ) -> std::io::Result<(Self, SignallingHandle, mpsc::Receiver<Command>)> {
-        let transport = UdpTransport::bind(config.sip_addr()).await?;
-        let local = transport.local_addr();
-        let sent_by = if config.sip.advertised_address.is_empty() {
-            local.to_string()
-        } else {
-            config.sip.advertised_address.clone()
-        };
-        let me = LocalIdentity {
-            contact: format!("<sip:switchboard@{sent_by}>"),
-            sent_by,
-        };
+        let transports = SipTransports::bind(transport_config(&config)?).await?;
+        let me = LocalIdentity::new(&config.sip.advertised_address, &transports);
         let mut endpoint = Endpoint::new(TimerConfig {
             t1: Duration::from_millis(config.sip.timer_t1_ms),
             ..TimerConfig::default()
@@ -298,10 +289,14 @@ impl Signalling {
         endpoint.set_max_transactions(config.sip.max_transactions);
         let (commands, command_rx) = mpsc::channel(256);
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
-        info!(sip = %local, "SIP listening on UDP");
+        for kind in [TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls] {
+            if let Some(addr) = transports.local_addr(kind) {
+                info!(sip = %addr, transport = %kind, "SIP listening");
+            }
+        }
         let this = Self {
             config: config.clone(),
-            transport,
+            transports,
             endpoint,
             media,
             bus,
@@ -327,12 +322,13 @@ impl Signalling {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.transport.local_addr()
+        self.transports
+            .local_addr(TransportKind::Udp)
+            .unwrap_or_else(|| self.config.sip_addr())
     }
 
     /// Runs until a `Shutdown` command has ended every call (or its grace ran out).
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut buf = vec![0u8; self.config.sip.max_message_bytes + 1];
         let mut metrics_tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             self.drain_outputs().await;
@@ -345,8 +341,9 @@ impl Signalling {
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                received = self.transport.recv_from(&mut buf) => match received {
-                    Ok((len, source)) => self.on_datagram(&buf[..len], source),
+                received = self.transports.recv() => match received {
+                    Ok(Received::Message { source, data }) => self.on_message(&data, source),
+                    Ok(Received::ConnectFailed { dest }) => self.endpoint.handle_transport_error(dest),
                     Err(e) => warn!(error = %e, "SIP socket receive failed"),
                 },
                 _ = tokio::time::sleep_until(wake) => self.endpoint.handle_timeout(Instant::now()),
@@ -381,8 +378,12 @@ impl Signalling {
         while let Some(output) = self.endpoint.poll_output() {
             match output {
                 Output::Transmit { dest, data } => {
-                    if let Err(e) = self.transport.send_to(&data, dest).await {
+                    if let Err(e) = self.transports.send(&dest, data).await {
                         warn!(%dest, error = %e, "SIP send failed");
+                        // No connection could carry it: fail what waits on it now.
+                        if !matches!(e, SendError::Io(_) | SendError::Backlog(_)) {
+                            self.endpoint.handle_transport_error(dest);
+                        }
                     }
                 }
                 Output::Event(event) => self.on_tx_event(event),
@@ -390,11 +391,11 @@ impl Signalling {
         }
     }
 
-    fn on_datagram(&mut self, data: &[u8], source: SocketAddr) {
+    fn on_message(&mut self, data: &[u8], source: Peer) {
         if data.len() > self.config.sip.max_message_bytes {
             metrics::counter!("switchboard_sip_messages_dropped_total", "reason" => "too_large")
                 .increment(1);
-            debug!(%source, len = data.len(), "dropped oversized SIP datagram");
+            debug!(%source, len = data.len(), "dropped oversized SIP message");
             return;
         }
         if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
@@ -441,12 +442,7 @@ impl Signalling {
         }
     }
 
-    fn on_request(
-        &mut self,
-        tx: sip_stack::transaction::ServerTxId,
-        req: Request,
-        source: SocketAddr,
-    ) {
+    fn on_request(&mut self, tx: sip_stack::transaction::ServerTxId, req: Request, source: Peer) {
         let in_dialog = req.to_tag().is_some();
         match (&req.method, in_dialog) {
             (Method::Invite, false) => self.on_new_invite(tx, req, source),
@@ -467,8 +463,8 @@ impl Signalling {
     }
 
     /// A dialog-creating INVITE: rate limit, then trust or a digest challenge.
-    fn on_new_invite(&mut self, tx: ServerTxId, req: Request, source: SocketAddr) {
-        if !self.invite_limiter.allow(Instant::now(), source.ip()) {
+    fn on_new_invite(&mut self, tx: ServerTxId, req: Request, source: Peer) {
+        if !self.invite_limiter.allow(Instant::now(), source.addr.ip()) {
             metrics::counter!("switchboard_calls_rejected_total", "reason" => "rate_limited")
                 .increment(1);
             warn!(%source, "INVITE rate limit reached: 503");
@@ -477,7 +473,10 @@ impl Signalling {
             resp.headers.set("Retry-After", retry);
             return self.respond(tx, resp);
         }
-        match self.gatekeeper.admit(&req, source.ip(), SystemTime::now()) {
+        match self
+            .gatekeeper
+            .admit(&req, source.addr.ip(), SystemTime::now())
+        {
             auth::Admission::Admit(user) => {
                 if let Some(user) = user {
                     debug!(%source, user, "caller authenticated");
@@ -609,6 +608,58 @@ impl Signalling {
         metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
         metrics::gauge!("switchboard_sip_transactions").set(self.endpoint.len() as f64);
     }
+
+    /// Sends a request the engine originates, moving it from UDP to TCP
+    /// when it is too large for UDP (RFC 3261 §18.1.1). Returns the
+    /// transaction and where it actually went.
+    fn send_originated(&mut self, mut request: Request, dest: Peer) -> (ClientTxId, Peer) {
+        let dest = sip_stack::transport::size::promote_large_request(
+            &mut request,
+            dest,
+            self.me.tcp_port(),
+        );
+        (
+            self.endpoint.send_request(Instant::now(), request, dest),
+            dest,
+        )
+    }
+}
+
+/// The listeners and TLS settings from the config. TLS without a
+/// configured certificate gets a self-signed one, which `Config::validate`
+/// allows on loopback only.
+fn transport_config(config: &Config) -> std::io::Result<TransportConfig> {
+    let sip = &config.sip;
+    let tls_err = |e: tls::TlsError| std::io::Error::other(format!("SIP over TLS: {e}"));
+    let tls = match config.sip_tls_addr() {
+        Some(addr) => {
+            let identity = if sip.tls_cert.is_empty() {
+                let names = vec![config.server.listen_ip.to_string(), "localhost".to_owned()];
+                warn!(
+                    "no sip.tls_cert configured: using a self-signed certificate (loopback only)"
+                );
+                TlsIdentity::self_signed(&names)
+            } else {
+                TlsIdentity::from_pem_files(sip.tls_cert.as_ref(), sip.tls_key.as_ref())
+            }
+            .map_err(tls_err)?;
+            Some((addr, identity.server_config().map_err(tls_err)?))
+        }
+        None => None,
+    };
+    let ca = (!sip.tls_ca.is_empty()).then(|| std::path::Path::new(&sip.tls_ca));
+    Ok(TransportConfig {
+        udp: config.sip_addr(),
+        tcp: Some(config.sip_tcp_addr()),
+        tls,
+        tls_client: Some(tls::client_config(ca).map_err(tls_err)?),
+        stream: StreamConfig {
+            max_message: sip.max_message_bytes,
+            idle_timeout: Duration::from_secs(sip.tcp_idle_secs),
+            max_connections: sip.max_connections,
+            ..StreamConfig::default()
+        },
+    })
 }
 
 /// An SDP o= session id (RFC 4566 §5.2 suggests an NTP-style timestamp).

@@ -17,8 +17,7 @@ use sip_stack::message::{
 };
 use sip_stack::sdp::{self, AudioOffer, NegotiatedAudio, SessionDescription};
 use sip_stack::transaction::ClientTxId;
-use std::net::SocketAddr;
-use std::time::Instant;
+use sip_stack::transport::{Peer, TransportKind};
 use tracing::{info, warn};
 
 impl Signalling {
@@ -30,7 +29,7 @@ impl Signalling {
         caller_leg: &LegHandle,
         negotiated: &NegotiatedAudio,
         codec: Codec,
-        target: SocketAddr,
+        target: Peer,
     ) -> Result<Outbound, (u16, &'static str)> {
         let max_forwards = match caller_invite.headers.get("Max-Forwards") {
             Some(v) => v.trim().parse::<u32>().map_err(|_| (400, "Bad Request"))?,
@@ -71,14 +70,20 @@ impl Signalling {
             .and_then(name_addr_uri)
             .and_then(uri_user)
             .unwrap_or("switchboard");
-        let target_uri = format!("sip:{user}@{target}");
-        let outbound_call_id = generate_call_id(&self.me.sent_by);
+        let sips = super::identity::is_sips(self.config.routing.bridge_to.trim());
+        let target_uri = target_uri(user, target, sips);
+        let outbound_call_id = generate_call_id(self.me.host());
         let mut invite = Request::new(Method::Invite, target_uri.clone());
         let h = &mut invite.headers;
-        let sent_by = &self.me.sent_by;
+        let sent_by = self.me.sent_by(target.transport);
+        let contact = self.me.contact(target.transport, sips);
         h.push(
             "Via",
-            format!("SIP/2.0/UDP {sent_by};branch={};rport", generate_branch()),
+            format!(
+                "SIP/2.0/{} {sent_by};branch={};rport",
+                target.transport.via_token(),
+                generate_branch()
+            ),
         );
         h.push("Max-Forwards", (max_forwards - 1).min(70).to_string());
         h.push(
@@ -88,15 +93,20 @@ impl Signalling {
         h.push("To", format!("<{target_uri}>"));
         h.push("Call-ID", outbound_call_id.clone());
         h.push("CSeq", "1 INVITE");
-        h.push("Contact", self.me.contact.clone());
+        h.push("Contact", format!("<{contact}>"));
         h.push("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
         h.push("Content-Type", "application/sdp");
         invite.body = sdp.to_string().into_bytes().into();
 
-        info!(%target, outbound_call_id = %outbound_call_id, "bridging: INVITE to the target");
+        let dest = sip_stack::transport::size::promote_large_request(
+            &mut invite,
+            target,
+            self.me.tcp_port(),
+        );
+        info!(target = %dest, outbound_call_id = %outbound_call_id, "bridging: INVITE to the target");
         let invite_tx = self
             .endpoint
-            .send_request(Instant::now(), invite.clone(), target);
+            .send_request(std::time::Instant::now(), invite.clone(), dest);
         self.client_txs.insert(
             invite_tx,
             (call_id.to_owned(), ClientPurpose::OutboundInvite),
@@ -106,7 +116,7 @@ impl Signalling {
         Ok(Outbound {
             call_id: outbound_call_id,
             invite,
-            dest: target,
+            dest,
             offer,
             leg,
             dialog: None,
@@ -180,9 +190,15 @@ impl Signalling {
                 "answering the target's digest challenge"
             )
         });
-        let new_tx = self
-            .endpoint
-            .send_request(Instant::now(), out.invite.clone(), out.dest);
+        let (invite, dest) = (out.invite.clone(), out.dest);
+        let (new_tx, dest) = self.send_originated(invite, dest);
+        if let Some(out) = self
+            .calls
+            .get_mut(call_id)
+            .and_then(|c| c.outbound.as_mut())
+        {
+            out.dest = dest;
+        }
         self.client_txs.remove(&tx);
         self.client_txs
             .insert(new_tx, (call_id.to_owned(), ClientPurpose::OutboundInvite));
@@ -191,8 +207,6 @@ impl Signalling {
 
     /// A 2xx from the callee: ACK it, point the leg at its media, bridge, answer the caller.
     fn on_outbound_answered(&mut self, call_id: &str, response: Response) {
-        let sent_by = self.me.sent_by.clone();
-        let contact = self.me.contact.clone();
         let Some(call) = self.calls.get_mut(call_id) else {
             return;
         };
@@ -208,14 +222,18 @@ impl Signalling {
             self.endpoint.send_stateless(*dest, ack.clone());
             return;
         }
+        let sips = super::identity::is_sips(&out.invite.uri);
+        let contact = self.me.contact(out.dest.transport, sips);
         let Some(mut dialog) = Dialog::new_uac(&out.invite, &response, &contact) else {
             warn!("2xx without the headers a dialog needs; releasing the call");
             drop(_entered);
             return self.fail_outbound(call_id, 502, "Bad Gateway");
         };
-        let dest =
-            sip_stack::dialog::request_destination(&dialog.remote_target).unwrap_or(out.dest);
-        let ack = dialog.new_request(Method::Ack, &sent_by).to_bytes();
+        let dest = super::identity::dialog_target(&dialog.remote_target, out.dest);
+        let sent_by = self.me.sent_by(dest.transport);
+        let ack = dialog
+            .new_request(Method::Ack, dest.transport, &sent_by)
+            .to_bytes();
         self.endpoint.send_stateless(dest, ack.clone());
         out.ack = Some((ack, dest));
         out.dialog = Some(dialog);
@@ -254,7 +272,8 @@ impl Signalling {
         let invite_tx = call.invite_tx;
         info!("bridged: answering the caller");
         drop(_entered);
-        let ok = self.ok_with_sdp(ok, &answer);
+        let contact = call.dialog.local_contact.clone();
+        let ok = super::invite::ok_with_sdp(ok, &answer, &contact);
         self.respond(invite_tx, ok);
         self.bus
             .publish(call_id, call_event::Event::Answered(answered_event));
@@ -263,7 +282,6 @@ impl Signalling {
 
     /// BYE to a callee whose 2xx we just ACKed but no longer want.
     fn release_answered_outbound(&mut self, call_id: &str) {
-        let sent_by = self.me.sent_by.clone();
         let Some(out) = self
             .calls
             .get_mut(call_id)
@@ -274,11 +292,14 @@ impl Signalling {
         let Some(dialog) = out.dialog.as_mut() else {
             return;
         };
-        let bye = dialog.new_request(Method::Bye, &sent_by);
-        let dest =
-            sip_stack::dialog::request_destination(&dialog.remote_target).unwrap_or(out.dest);
+        let dest = super::identity::dialog_target(&dialog.remote_target, out.dest);
+        let bye = dialog.new_request(
+            Method::Bye,
+            dest.transport,
+            &self.me.sent_by(dest.transport),
+        );
         out.dialog = None;
-        let tx = self.endpoint.send_request(Instant::now(), bye, dest);
+        let (tx, _) = self.send_originated(bye, dest);
         self.client_txs
             .insert(tx, (call_id.to_owned(), ClientPurpose::Bye));
     }
@@ -305,6 +326,16 @@ fn parse_sdp(body: &[u8]) -> Option<SessionDescription> {
     SessionDescription::parse(std::str::from_utf8(body).ok()?).ok()
 }
 
+/// The Request-URI (and To) of the outbound INVITE: the caller's user at
+/// the target, naming the transport for the hops after it.
+fn target_uri(user: &str, target: Peer, sips: bool) -> String {
+    match target.transport {
+        TransportKind::Tls if sips => format!("sips:{user}@{}", target.addr),
+        TransportKind::Udp => format!("sip:{user}@{}", target.addr),
+        kind => format!("sip:{user}@{};transport={kind}", target.addr),
+    }
+}
+
 /// The user part of a SIP URI: `sip:alice@host` → `alice`.
 fn uri_user(uri: &str) -> Option<&str> {
     let rest = uri.split_once(':')?.1;
@@ -319,7 +350,29 @@ fn uri_user(uri: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::uri_user;
+    use super::{target_uri, uri_user};
+    use sip_stack::transport::{Peer, TransportKind};
+
+    #[test]
+    fn target_uris_carry_the_transport() {
+        let at = |k| Peer::new(k, "10.0.0.5:5070".parse().unwrap());
+        assert_eq!(
+            target_uri("7", at(TransportKind::Udp), false),
+            "sip:7@10.0.0.5:5070"
+        );
+        assert_eq!(
+            target_uri("7", at(TransportKind::Tcp), false),
+            "sip:7@10.0.0.5:5070;transport=tcp"
+        );
+        assert_eq!(
+            target_uri("7", at(TransportKind::Tls), false),
+            "sip:7@10.0.0.5:5070;transport=tls"
+        );
+        assert_eq!(
+            target_uri("7", at(TransportKind::Tls), true),
+            "sips:7@10.0.0.5:5070"
+        );
+    }
 
     #[test]
     fn uri_user_is_taken_only_when_safe() {

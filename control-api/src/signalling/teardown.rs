@@ -106,12 +106,15 @@ impl Signalling {
             let tx = call.invite_tx;
             self.respond(tx, resp);
         } else {
-            let bye = call.dialog.new_request(Method::Bye, &self.me.sent_by);
-            let dest = sip_stack::dialog::request_destination(&call.dialog.remote_target)
-                .unwrap_or(call.signalling_source);
+            let dest =
+                super::identity::dialog_target(&call.dialog.remote_target, call.signalling_source);
+            let sent_by = self.me.sent_by(dest.transport);
+            let bye = call
+                .dialog
+                .new_request(Method::Bye, dest.transport, &sent_by);
             call.span
                 .in_scope(|| info!(%dest, ?reason, "sending BYE to the caller"));
-            let tx = self.endpoint.send_request(Instant::now(), bye, dest);
+            let (tx, _) = self.send_originated(bye, dest);
             self.client_txs
                 .insert(tx, (call_id.to_owned(), ClientPurpose::Bye));
         }
@@ -130,21 +133,22 @@ impl Signalling {
         let Some(out) = call.outbound.as_mut() else {
             return;
         };
-        let (request, purpose) = match out.dialog.as_mut() {
-            Some(dialog) => (
-                dialog.new_request(Method::Bye, &self.me.sent_by),
-                ClientPurpose::Bye,
-            ),
-            None if out.ack.is_none() => (out.invite.cancel(), ClientPurpose::Cancel),
+        let (request, purpose, dest) = match out.dialog.as_mut() {
+            Some(dialog) => {
+                let dest = super::identity::dialog_target(&dialog.remote_target, out.dest);
+                let sent_by = self.me.sent_by(dest.transport);
+                let bye = dialog.new_request(Method::Bye, dest.transport, &sent_by);
+                (bye, ClientPurpose::Bye, dest)
+            }
+            // A CANCEL goes exactly where its INVITE went (RFC 3261 §9.1).
+            None if out.ack.is_none() => (out.invite.cancel(), ClientPurpose::Cancel, out.dest),
             None => return, // it already hung up
         };
-        let dest = out
-            .dialog
-            .as_ref()
-            .and_then(|d| sip_stack::dialog::request_destination(&d.remote_target))
-            .unwrap_or(out.dest);
         span.in_scope(|| info!(%dest, method = %request.method, "releasing the bridged-to party"));
-        let tx = self.endpoint.send_request(Instant::now(), request, dest);
+        let tx = match purpose {
+            ClientPurpose::Cancel => self.endpoint.send_request(Instant::now(), request, dest),
+            _ => self.send_originated(request, dest).0,
+        };
         self.client_txs.insert(tx, (call_id.to_owned(), purpose));
     }
 

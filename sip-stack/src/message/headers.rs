@@ -183,6 +183,23 @@ impl Headers {
         }
     }
 
+    /// Replaces the value of the first line named `name` only (e.g. the
+    /// top Via line); false when there is none.
+    pub fn replace_first(&mut self, name: &str, value: impl Into<String>) -> bool {
+        let canon = canonical_name(name);
+        match self
+            .0
+            .iter_mut()
+            .find(|h| h.name.eq_ignore_ascii_case(&canon))
+        {
+            Some(h) => {
+                h.value = value.into();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes every line named `name`.
     pub fn remove(&mut self, name: &str) {
         let canon = canonical_name(name);

@@ -1,10 +1,10 @@
 //! Client transactions: RFC 3261 §17.1 with the RFC 6026 Accepted state.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{ClientTxId, Endpoint, Retransmit, TxEvent, TxId, TIMER_C, TIMER_D};
+use super::{ClientTxId, Endpoint, Retransmit, TxEvent, TxId, TIMER_C};
 use crate::message::{Method, Request, Response};
+use crate::transport::Peer;
 
 /// RFC 3261 §17.1.3: the top Via branch plus the CSeq method (so the
 /// CANCEL, which shares the INVITE's branch, is a different transaction).
@@ -30,7 +30,7 @@ pub(super) struct ClientTx {
     state: ClientState,
     request: Request,
     request_bytes: Vec<u8>,
-    dest: SocketAddr,
+    dest: Peer,
     /// The ACK we generated for a non-2xx final, resent on retransmissions.
     ack: Option<Vec<u8>>,
     retransmit: Option<Retransmit>,
@@ -72,8 +72,10 @@ impl Endpoint {
     /// INVITE: Timer A retransmits, Timer B times out, and the layer ACKs
     /// non-2xx finals itself. Other methods: Timer E retransmits, Timer F
     /// times out, Timer K absorbs final retransmissions. An ACK is sent
-    /// statelessly and the id returned never appears in an event.
-    pub fn send_request(&mut self, now: Instant, request: Request, dest: SocketAddr) -> ClientTxId {
+    /// statelessly and the id returned never appears in an event. Over
+    /// TCP/TLS there are no retransmissions (no Timer A or E) and Timers D
+    /// and K are zero.
+    pub fn send_request(&mut self, now: Instant, request: Request, dest: Peer) -> ClientTxId {
         let id = ClientTxId(self.next_id());
         let data = request.to_bytes();
         self.transmit(dest, data.clone());
@@ -94,6 +96,7 @@ impl Endpoint {
             method: request.method.clone(),
         };
         let cap = if invite { None } else { Some(t.t2) };
+        let retransmit = (!dest.transport.is_reliable()).then(|| Retransmit::start(now, t.t1, cap));
         let tx = ClientTx {
             key: key.clone(),
             invite,
@@ -102,7 +105,7 @@ impl Endpoint {
             request_bytes: data,
             dest,
             ack: None,
-            retransmit: Some(Retransmit::start(now, t.t1, cap)),
+            retransmit,
             deadline: Some(now + t.t1x64()),
             scheduled: None,
         };
@@ -111,6 +114,32 @@ impl Endpoint {
         self.reschedule_client(id);
         self.prune_deadlines();
         id
+    }
+
+    /// A connection we opened to `dest` could not be set up: every client
+    /// transaction to that transport and address still waiting for its
+    /// first response ends with [`TxEvent::Timeout`] now instead of after
+    /// Timer B/F (RFC 3261 §17.1.1.2, §17.1.2.2: a transport error
+    /// terminates the transaction and informs the TU).
+    pub fn handle_transport_error(&mut self, dest: Peer) {
+        let mut failed: Vec<ClientTxId> = self
+            .clients
+            .iter()
+            .filter(|(_, tx)| {
+                tx.state == ClientState::Calling
+                    && tx.dest.transport == dest.transport
+                    && tx.dest.addr == dest.addr
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        failed.sort();
+        for id in failed {
+            self.remove_client(id);
+            self.event(TxEvent::Timeout {
+                tx: TxId::Client(id),
+            });
+        }
+        self.prune_deadlines();
     }
 
     pub(super) fn handle_response(&mut self, now: Instant, response: Response) {
@@ -130,6 +159,7 @@ impl Endpoint {
             return;
         };
         let status = response.status;
+        let reliable = tx.dest.transport.is_reliable();
         let fresh = matches!(tx.state, ClientState::Calling | ClientState::Proceeding);
         match (tx.invite, fresh, status) {
             (_, true, 100..=199) => {
@@ -151,7 +181,7 @@ impl Endpoint {
                 let ack = ack_for(&tx.request, &response).to_bytes();
                 tx.state = ClientState::Completed;
                 tx.retransmit = None;
-                tx.deadline = Some(now + TIMER_D);
+                tx.deadline = Some(now + t.timer_d(reliable));
                 tx.ack = Some(ack.clone());
                 let dest = tx.dest;
                 self.transmit(dest, ack);
@@ -159,7 +189,7 @@ impl Endpoint {
             (false, true, _) => {
                 tx.state = ClientState::Completed;
                 tx.retransmit = None;
-                tx.deadline = Some(now + t.t4); // Timer K
+                tx.deadline = Some(now + t.timer_i_k(reliable)); // Timer K
             }
             (true, false, 200..=299) if tx.state == ClientState::Accepted => {}
             (true, false, 300..) if tx.state == ClientState::Completed => {

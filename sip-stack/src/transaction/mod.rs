@@ -4,8 +4,18 @@
 //! a clock or a socket: the caller feeds it parsed messages and the current
 //! [`Instant`], then drains [`Endpoint::poll_output`] (datagrams to send,
 //! events for the transaction user) and sleeps until
-//! [`Endpoint::poll_timeout`]. Only UDP is modelled: every timer below uses
-//! its unreliable-transport value.
+//! [`Endpoint::poll_timeout`].
+//!
+//! Every peer is a [`Peer`]: transport, address and (for TCP/TLS) the
+//! connection. The transport decides the timers (RFC 3261 §17, table 4):
+//! over UDP requests and non-2xx finals are retransmitted (Timers A, E, G)
+//! and finished transactions linger to absorb retransmissions (Timers D,
+//! I, J, K). Over TCP and TLS the transport is reliable: nothing is
+//! retransmitted hop by hop and Timers D, I, J and K are zero. Timers B, F,
+//! H, L and M (64·T1) still bound how long we wait for the other side. The
+//! 2xx to an INVITE is the exception: it is retransmitted until the ACK on
+//! every transport, because the UAS core owes that end to end (§13.3.1.4:
+//! a proxy on the path may forward over UDP).
 //!
 //! What the layer does on its own, so the TU does not have to:
 //! - answers a new INVITE with `100 Trying` at once (RFC 3261 §17.2.1 allows
@@ -18,11 +28,14 @@
 //! - sends the ACK for non-2xx finals to our INVITEs;
 //! - answers `503` statelessly when [`Endpoint::max_transactions`] is reached.
 //!
-//! Response routing (RFC 3261 §18.2.2, RFC 3581): when the top Via carries
-//! `rport`, responses go back to the packet's source address and port
-//! (symmetric, NAT-friendly); otherwise to the Via sent-by host and port
-//! (default 5060) if the host is an IP literal, and to the source address if
-//! it is a name (we do not resolve DNS in the transaction layer).
+//! Response routing (RFC 3261 §18.2.2, RFC 3581): over TCP/TLS a response
+//! goes back over the connection the request arrived on, and, if that has
+//! closed, to the source IP at the Via sent-by port (the transport's
+//! default port without one). Over UDP, when the top Via carries `rport`,
+//! responses go back to the packet's source address and port (symmetric,
+//! NAT-friendly); otherwise to the Via sent-by host and port (default 5060)
+//! if the host is an IP literal, and to the source address if it is a name
+//! (we do not resolve DNS in the transaction layer).
 
 mod client;
 mod server;
@@ -33,6 +46,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::message::{Request, Response, SipMessage, Via};
+use crate::transport::{Peer, TransportKind};
 
 use client::{ClientKey, ClientTx};
 use server::{AckKey, ServerKey, ServerTx};
@@ -60,15 +74,43 @@ impl Default for TimerConfig {
 }
 
 impl TimerConfig {
-    /// Timers B, F, H, J, L and M all run for 64*T1 (32 s by default).
+    /// Timers B, F, H, L and M (and J on UDP) run for 64*T1 (32 s by default).
     fn t1x64(&self) -> Duration {
         self.t1 * 64
     }
+
+    /// Timer D: how long a completed INVITE client transaction absorbs
+    /// final response retransmissions (RFC 3261 §17.1.1.2: at least 32 s on
+    /// UDP, zero on reliable transports).
+    fn timer_d(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            TIMER_D_UDP
+        }
+    }
+
+    /// Timers I and K: T4 on UDP, zero on reliable transports.
+    fn timer_i_k(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t4
+        }
+    }
+
+    /// Timer J: 64*T1 on UDP, zero on reliable transports.
+    fn timer_j(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t1x64()
+        }
+    }
 }
 
-/// Timer D: how long a completed INVITE client transaction absorbs final
-/// response retransmissions (RFC 3261 §17.1.1.2: at least 32 s on UDP).
-const TIMER_D: Duration = Duration::from_secs(32);
+/// Timer D on UDP (RFC 3261 §17.1.1.2: at least 32 s).
+const TIMER_D_UDP: Duration = Duration::from_secs(32);
 
 /// Guard for an INVITE client transaction stuck in Proceeding: a peer that
 /// sends 180 and then nothing would otherwise keep it forever. Same value
@@ -95,9 +137,10 @@ pub enum TxId {
 /// What the caller must do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// Send `data` as one UDP datagram to `dest`.
+    /// Send `data` as one message to `dest` (one datagram over UDP; over
+    /// TCP/TLS on `dest.connection` if still open, see [`Peer`]).
     Transmit {
-        dest: SocketAddr,
+        dest: Peer,
         data: Vec<u8>,
     },
     Event(TxEvent),
@@ -113,16 +156,13 @@ pub enum TxEvent {
     NewRequest {
         tx: ServerTxId,
         request: Request,
-        source: SocketAddr,
+        source: Peer,
     },
     /// An ACK for a 2xx: matched to an Accepted INVITE server transaction by
     /// Call-ID + CSeq number + From tag (reported once), or unmatched (every
     /// one is reported; the dialog decides). ACKs for non-2xx finals are
     /// absorbed by their transaction.
-    Ack {
-        request: Request,
-        source: SocketAddr,
-    },
+    Ack { request: Request, source: Peer },
     /// A response to one of our client transactions, provisional or final.
     /// Retransmitted non-2xx finals are absorbed (the layer re-sends the
     /// ACK); 2xx retransmissions to an INVITE are reported so the TU can
@@ -228,7 +268,7 @@ impl Endpoint {
     }
 
     /// Feeds a message that arrived from `source`.
-    pub fn handle_message(&mut self, now: Instant, msg: SipMessage, source: SocketAddr) {
+    pub fn handle_message(&mut self, now: Instant, msg: SipMessage, source: Peer) {
         match msg {
             SipMessage::Request(req) => self.handle_request(now, req, source),
             SipMessage::Response(resp) => self.handle_response(now, resp),
@@ -253,7 +293,7 @@ impl Endpoint {
 
     /// Sends something outside any transaction (an ACK for a 2xx, a
     /// stateless error response).
-    pub fn send_stateless(&mut self, dest: SocketAddr, data: Vec<u8>) {
+    pub fn send_stateless(&mut self, dest: Peer, data: Vec<u8>) {
         self.outputs.push_back(Output::Transmit { dest, data });
     }
 
@@ -281,7 +321,7 @@ impl Endpoint {
         id
     }
 
-    fn transmit(&mut self, dest: SocketAddr, data: Vec<u8>) {
+    fn transmit(&mut self, dest: Peer, data: Vec<u8>) {
         self.outputs.push_back(Output::Transmit { dest, data });
     }
 
@@ -317,12 +357,22 @@ impl Endpoint {
 }
 
 /// Where responses to a request go (see the module doc).
-fn response_destination(via: &Via, source: SocketAddr) -> SocketAddr {
+fn response_destination(via: &Via, source: Peer) -> Peer {
+    if source.transport.is_reliable() {
+        let port = via.port.unwrap_or(source.transport.default_port());
+        return Peer {
+            addr: SocketAddr::new(source.addr.ip(), port),
+            ..source
+        };
+    }
     if via.rport.is_some() {
         return source;
     }
     match via.host_ip() {
-        Some(ip) => SocketAddr::new(ip, via.port.unwrap_or(5060)),
+        Some(ip) => Peer::new(
+            TransportKind::Udp,
+            SocketAddr::new(ip, via.port.unwrap_or(5060)),
+        ),
         None => source,
     }
 }

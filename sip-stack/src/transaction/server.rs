@@ -1,10 +1,10 @@
 //! Server transactions: RFC 3261 §17.2 with the RFC 6026 Accepted state.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::{response_destination, Endpoint, Retransmit, ServerTxId, TxError, TxEvent, TxId};
 use crate::message::{generate_tag, Method, Request, Response, Via};
+use crate::transport::Peer;
 
 /// RFC 3261 §17.2.3 matching key. ACK is keyed as INVITE so it finds the
 /// transaction whose non-2xx it acknowledges.
@@ -82,7 +82,7 @@ pub(super) struct ServerTx {
     key: ServerKey,
     invite: bool,
     state: ServerState,
-    dest: SocketAddr,
+    dest: Peer,
     last_response: Option<Vec<u8>>,
     /// The To tag our responses carry, reused in the 200 to a CANCEL.
     to_tag: Option<String>,
@@ -104,7 +104,7 @@ impl ServerTx {
 }
 
 impl Endpoint {
-    pub(super) fn handle_request(&mut self, now: Instant, req: Request, source: SocketAddr) {
+    pub(super) fn handle_request(&mut self, now: Instant, req: Request, source: Peer) {
         let Some(via) = req.top_via() else {
             tracing::debug!(%source, "request without a usable Via dropped");
             return;
@@ -163,7 +163,7 @@ impl Endpoint {
         });
     }
 
-    fn handle_ack(&mut self, now: Instant, req: Request, via: &Via, source: SocketAddr) {
+    fn handle_ack(&mut self, now: Instant, req: Request, via: &Via, source: Peer) {
         let key = ServerKey::new(&req, via, Method::Invite);
         let id = self
             .server_index
@@ -179,10 +179,11 @@ impl Endpoint {
         let (id, tx) = tx;
         match tx.state {
             ServerState::Completed => {
-                // Timer I: absorb ACK retransmissions for T4, then vanish.
+                // Timer I: absorb ACK retransmissions for T4 (UDP), then vanish.
                 tx.state = ServerState::Confirmed;
                 tx.retransmit = None;
-                tx.deadline = Some(now + self.timers.t4);
+                let reliable = tx.dest.transport.is_reliable();
+                tx.deadline = Some(now + self.timers.timer_i_k(reliable));
                 self.reschedule_server(id);
             }
             ServerState::Accepted { acked: false } => {
@@ -206,7 +207,7 @@ impl Endpoint {
         cancel: &Request,
         via: &Via,
         key: ServerKey,
-        dest: SocketAddr,
+        dest: Peer,
     ) {
         let invite_key = ServerKey::new(cancel, via, Method::Invite);
         let invite = self.server_index.get(&invite_key).copied();
@@ -237,7 +238,8 @@ impl Endpoint {
                 to_tag: Some(tag),
                 ack_key: None,
                 retransmit: None,
-                deadline: Some(now + self.timers.t1x64()),
+                // Timer J
+                deadline: Some(now + self.timers.timer_j(dest.transport.is_reliable())),
                 scheduled: None,
             },
         );
@@ -261,7 +263,8 @@ impl Endpoint {
     /// ACK (absorbed), Timer H gives [`TxEvent::Timeout`]; after the ACK,
     /// Confirmed for Timer I (T4). Non-INVITE: Trying/Proceeding, then
     /// Completed on a final, kept for Timer J (64*T1) to answer
-    /// retransmissions.
+    /// retransmissions. Over TCP/TLS: no Timer G (the 2xx is still
+    /// retransmitted, RFC 3261 §13.3.1.4), and Timers I and J are zero.
     pub fn respond(
         &mut self,
         now: Instant,
@@ -278,6 +281,7 @@ impl Endpoint {
             .ok_or(TxError::UnknownTransaction(id))?;
         let status = response.status;
         let data = response.to_bytes();
+        let reliable = tx.dest.transport.is_reliable();
         match (tx.invite, tx.state, status) {
             (_, ServerState::Trying | ServerState::Proceeding, 100..=199) => {
                 tx.state = ServerState::Proceeding;
@@ -293,12 +297,12 @@ impl Endpoint {
             }
             (true, ServerState::Proceeding, _) => {
                 tx.state = ServerState::Completed;
-                tx.retransmit = Some(Retransmit::start(now, t.t1, Some(t.t2))); // Timer G
+                tx.retransmit = (!reliable).then(|| Retransmit::start(now, t.t1, Some(t.t2))); // Timer G
                 tx.deadline = Some(now + t.t1x64()); // Timer H
             }
             (false, ServerState::Trying | ServerState::Proceeding, _) => {
                 tx.state = ServerState::Completed;
-                tx.deadline = Some(now + t.t1x64()); // Timer J
+                tx.deadline = Some(now + t.timer_j(reliable)); // Timer J
             }
             _ => return Err(TxError::FinalAlreadySent(id)),
         }

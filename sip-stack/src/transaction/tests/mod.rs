@@ -2,9 +2,9 @@
 //! checked to the millisecond in microseconds of wall time.
 
 mod client;
+mod reliable;
 mod server;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -12,8 +12,8 @@ use crate::message::{parse, Method, Request, Response, SipMessage};
 
 const PEER: &str = "10.0.0.1:5060";
 
-fn peer() -> SocketAddr {
-    PEER.parse().unwrap()
+fn peer() -> Peer {
+    Peer::udp(PEER.parse().unwrap())
 }
 
 fn secs(s: f64) -> Duration {
@@ -47,7 +47,7 @@ fn drain(ep: &mut Endpoint) -> Vec<Output> {
     std::iter::from_fn(|| ep.poll_output()).collect()
 }
 
-fn transmits(out: &[Output]) -> Vec<(SocketAddr, String)> {
+fn transmits(out: &[Output]) -> Vec<(Peer, String)> {
     out.iter()
         .filter_map(|o| match o {
             Output::Transmit { dest, data } => {
@@ -113,18 +113,19 @@ fn respond_msg(req: &Request, status: u16) -> SipMessage {
 #[test]
 fn response_routing_follows_via() {
     let via = |s: &str| crate::message::Via::parse(s).unwrap();
-    let src: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+    let src = Peer::udp("198.51.100.7:40000".parse().unwrap());
+    let udp = |s: &str| Peer::udp(s.parse().unwrap());
     assert_eq!(
         response_destination(&via("SIP/2.0/UDP 10.0.0.1:5070;rport"), src),
         src
     );
     assert_eq!(
         response_destination(&via("SIP/2.0/UDP 10.0.0.1:5070"), src),
-        "10.0.0.1:5070".parse().unwrap()
+        udp("10.0.0.1:5070")
     );
     assert_eq!(
         response_destination(&via("SIP/2.0/UDP 10.0.0.1"), src),
-        "10.0.0.1:5060".parse().unwrap()
+        udp("10.0.0.1:5060")
     );
     assert_eq!(
         response_destination(&via("SIP/2.0/UDP pbx.example.com:5070"), src),

@@ -272,7 +272,7 @@ fn rport_sends_responses_to_the_source() {
         "Via",
         "SIP/2.0/UDP 192.168.1.5:5060;branch=z9hG4bKnat;rport",
     );
-    let nat: SocketAddr = "203.0.113.9:31000".parse().unwrap();
+    let nat = Peer::udp("203.0.113.9:31000".parse().unwrap());
     ep.handle_message(t0, SipMessage::Request(req.clone()), nat);
     let [TxEvent::NewRequest { tx, .. }] = events(&drain(&mut ep))[..] else {
         panic!("expected NewRequest");
