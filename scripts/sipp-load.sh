@@ -10,7 +10,7 @@ cargo build --release --locked -p control-api --bin switchboard
 work=$(mktemp -d)
 trap 'kill $SB 2>/dev/null || true; rm -rf "$work"' EXIT
 ( cd "$work" && SWITCHBOARD_SIP__PORT=5199 SWITCHBOARD_HTTP__PORT=8199 SWITCHBOARD_GRPC__PORT=50199 \
-  SWITCHBOARD_SIP__INVITE_RATE_PER_SOURCE=0 SWITCHBOARD_SERVER__LOG=warn \
+  SWITCHBOARD_SIP__INVITE_RATE_PER_SOURCE=0 SWITCHBOARD_SIP__TLS_ENABLED=false SWITCHBOARD_SERVER__LOG=warn \
   exec "$OLDPWD/target/release/switchboard" ) > "$work/engine.log" 2>&1 &
 SB=$!
 sleep 1
