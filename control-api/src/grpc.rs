@@ -6,8 +6,8 @@ use crate::proto::call_control_server::{CallControl, CallControlServer};
 use crate::proto::{
     call_event, CallEvent, ConferenceRole, EventsLagged, HangupRequest, HangupResponse,
     JoinConferenceRequest, JoinConferenceResponse, LeaveConferenceRequest, LeaveConferenceResponse,
-    ListCallsRequest, ListCallsResponse, RecordingRequest, RecordingResponse, SetMuteRequest,
-    SetMuteResponse, SubscribeEventsRequest,
+    ListCallsRequest, ListCallsResponse, RecordingRequest, RecordingResponse, SendDtmfRequest,
+    SendDtmfResponse, SetMuteRequest, SetMuteResponse, SubscribeEventsRequest,
 };
 use crate::signalling::{CallNotFound, ControlError, JoinRequest, SignallingHandle};
 use std::net::SocketAddr;
@@ -121,6 +121,18 @@ impl CallControl for CallControlService {
             .await
             .map_err(status)?;
         Ok(Response::new(SetMuteResponse {}))
+    }
+
+    async fn send_dtmf(
+        &self,
+        request: Request<SendDtmfRequest>,
+    ) -> Result<Response<SendDtmfResponse>, Status> {
+        let r = request.into_inner();
+        self.signalling
+            .send_dtmf(&r.call_id, r.digits, r.duration_ms)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(SendDtmfResponse {}))
     }
 }
 

@@ -216,6 +216,7 @@ impl MediaEngine {
             local_addr,
             codec: spec.codec,
             ptime_ms: spec.ptime_ms,
+            telephone_event_pt: spec.telephone_event_pt,
             stats: AtomicStats::default(),
             quality: AtomicQuality::new(),
             rtcp_addr,
@@ -274,6 +275,7 @@ impl MediaEngine {
             rtcp_registered: false,
             rtcp_budget: MAX_RTCP_PER_TICK,
             rtcp_pending: false,
+            dtmf_out: Default::default(),
             dtmf: spec
                 .dtmf
                 .filter(|_| spec.telephone_event_pt.is_some())

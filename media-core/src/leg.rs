@@ -17,11 +17,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::codec::Codec;
-use crate::dtmf::DtmfSink;
+use crate::dtmf::{event_for_digit, DtmfSink};
 use crate::player::Prompt;
 use crate::quality::{AtomicQuality, LegQuality};
 use crate::tap::{TapDirection, TapSink};
 use crate::worker::{Command, WorkerLink};
+use crate::MediaError;
 
 /// Everything needed to create a leg; usually filled from SDP.
 ///
@@ -197,6 +198,7 @@ pub(crate) struct LegShared {
     pub(crate) local_addr: SocketAddr,
     pub(crate) codec: Codec,
     pub(crate) ptime_ms: u32,
+    pub(crate) telephone_event_pt: Option<u8>,
     pub(crate) stats: AtomicStats,
     pub(crate) quality: AtomicQuality,
     /// The RTCP socket's address (RTP port + 1).
@@ -280,6 +282,46 @@ impl LegHandle {
 
     pub fn muted(&self) -> bool {
         self.shared.muted.load(Relaxed)
+    }
+
+    /// Sends key presses to the far end as RFC 4733 telephone-events, in
+    /// place of the leg's audio while each lasts (`duration_ms` each, 60 ms
+    /// apart; end packets sent three times), after any still queued.
+    /// `digits`: `0-9*#A-D`, at most 64 queued. For a leg that sends its
+    /// own stream (prompt or conference); a bridged leg relays its peer's
+    /// packets and drops them (logged).
+    ///
+    /// Errors: [`MediaError::Unsupported`] without a negotiated
+    /// telephone-event type, for an unknown key, or a duration outside
+    /// 40–5000 ms; [`MediaError::Overloaded`] if the worker's queue is full.
+    pub fn send_dtmf(&self, digits: &str, duration_ms: u32) -> Result<(), MediaError> {
+        if self.shared.telephone_event_pt.is_none() {
+            return Err(MediaError::Unsupported(format!(
+                "leg {} has no telephone-event payload type",
+                self.shared.label
+            )));
+        }
+        if !(40..=5_000).contains(&duration_ms) || digits.is_empty() || digits.len() > 64 {
+            return Err(MediaError::Unsupported(format!(
+                "DTMF of {} keys for {duration_ms} ms (1-64 keys, 40-5000 ms)",
+                digits.len()
+            )));
+        }
+        let events = digits
+            .chars()
+            .map(|c| {
+                event_for_digit(c)
+                    .ok_or_else(|| MediaError::Unsupported(format!("{c:?} is not a DTMF key")))
+            })
+            .collect::<Result<Vec<u8>, MediaError>>()?;
+        let cmd = Command::SendDtmf {
+            id: self.shared.id,
+            events,
+            duration_ms,
+        };
+        self.link()
+            .try_send(cmd)
+            .map_err(|_| MediaError::Overloaded)
     }
 
     /// A snapshot of the counters, at most one tick old.

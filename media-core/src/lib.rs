@@ -276,8 +276,8 @@
 //! ptime other than 20 ms; RTCP beyond RFC 3550 (XR blocks, feedback
 //! messages, reduced-size RTCP; the SDP `a=rtcp` address: reports go to the
 //! latched source or port + 1); sending DTMF
-//! (key presses are detected, see [`dtmf`]; generation is built but not
-//! yet scheduled into legs); adaptive jitter delay (the
+//! into a bridged leg's relayed stream (unbridged and conference legs send
+//! it: [`LegHandle::send_dtmf`]); adaptive jitter delay (the
 //! buffer has `set_target_delay` for it); Opus ([`Codec`] is
 //! non-exhaustive); transcoding bridges (a bridge joins two legs of one
 //! codec and ptime) and conferences across sample rates (a conference

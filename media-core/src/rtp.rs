@@ -189,6 +189,29 @@ impl RtpWriter {
         Ok(len)
     }
 
+    /// Builds a packet of another payload (an RFC 4733 event) on this
+    /// stream: our SSRC and the next sequence number, but the caller's
+    /// payload type, marker and timestamp; media time does not advance
+    /// (call [`RtpWriter::skip`] per packet interval for that).
+    pub fn write_other(
+        &mut self,
+        payload_type: u8,
+        marker: bool,
+        timestamp: u32,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, RtpError> {
+        let header = RtpHeader {
+            payload_type,
+            marker,
+            timestamp,
+            ..self.next
+        };
+        let len = header.write(payload, out)?;
+        self.next.seq = self.next.seq.wrapping_add(1);
+        Ok(len)
+    }
+
     /// Marks the next packet as the first of a talkspurt (RFC 3551 4.1), e.g.
     /// when the stream resumes after another source was relayed in its place.
     pub fn start_talkspurt(&mut self) {

@@ -46,8 +46,8 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::codec::{Codec, CodecState};
-use crate::dtmf::{DtmfPhase, DtmfReceiver, DtmfSink};
-use crate::frame::{frame_duration, MAX_FRAME_SAMPLES};
+use crate::dtmf::{DtmfPhase, DtmfReceiver, DtmfSender, DtmfSink};
+use crate::frame::{frame_duration, FRAME_MS, MAX_FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::leg::{LegReport, LegShared, LegStats};
 use crate::mixer::{Mixer, Role};
@@ -114,6 +114,12 @@ pub(crate) enum Command {
     Unbridge {
         id: u64,
     },
+    /// Queues key presses (RFC 4733 event codes) to send.
+    SendDtmf {
+        id: u64,
+        events: Vec<u8>,
+        duration_ms: u32,
+    },
     /// Hands the leg to another worker (out of any bridge or conference),
     /// followed there by `then`, in order.
     MoveTo {
@@ -149,6 +155,7 @@ impl Command {
         match self {
             Command::SetRemote { id, .. }
             | Command::Unbridge { id }
+            | Command::SendDtmf { id, .. }
             | Command::MoveTo { id, .. }
             | Command::Bridge { b: id, .. }
             | Command::ConferenceJoin { leg: id, .. }
@@ -156,6 +163,24 @@ impl Command {
             _ => None,
         }
     }
+}
+
+/// Key presses a leg holds queued to send; more are dropped.
+const MAX_QUEUED_DTMF: usize = 64;
+
+/// Ticks of audio between two key presses sent (RFC 4733 leaves it to the
+/// sender; 60 ms is a comfortable inter-digit pause).
+const DTMF_GAP_TICKS: u8 = 3;
+
+/// Level of the key presses we send, −dBm0 (a typical phone's).
+const DTMF_VOLUME: u8 = 10;
+
+/// Key presses waiting, and the one being sent with its start timestamp.
+#[derive(Default)]
+pub(crate) struct DtmfOut {
+    queue: std::collections::VecDeque<(u8, u32)>,
+    current: Option<(DtmfSender, u32)>,
+    gap_ticks: u8,
 }
 
 /// How many recently moved legs a worker remembers, to forward commands
@@ -272,6 +297,8 @@ pub(crate) struct Leg {
     /// Key press detection and where presses go (with a telephone-event
     /// payload type and a sink).
     pub(crate) dtmf: Option<(DtmfReceiver, Box<dyn DtmfSink>)>,
+    /// Key presses to send, and the one being sent.
+    pub(crate) dtmf_out: DtmfOut,
     /// The jitter buffer's delay, part of the MOS estimate's one-way delay.
     pub(crate) playout_delay: Duration,
     pub(crate) emodel: EModel,
@@ -611,12 +638,80 @@ impl Leg {
         self.writer.start_talkspurt();
     }
 
+    /// Queues key presses to send in place of audio (bridged legs relay
+    /// their peer's stream instead and drop them).
+    fn queue_dtmf(&mut self, events: &[u8], duration_ms: u32) {
+        if self.telephone_event_pt.is_none() || self.peer.is_some() {
+            tracing::warn!(parent: &self.span, "DTMF not sent: no telephone-event type, or bridged");
+            return;
+        }
+        let room = MAX_QUEUED_DTMF.saturating_sub(self.dtmf_out.queue.len());
+        self.dtmf_out
+            .queue
+            .extend(events.iter().take(room).map(|&e| (e, duration_ms)));
+    }
+
+    /// If a key press is being sent (or starts now), sends its packet for
+    /// this tick and returns true: the tick's audio is not sent.
+    fn send_dtmf(&mut self, payload_buf: &mut [u8], packet_buf: &mut [u8]) -> bool {
+        let (Some(pt), Some(remote)) = (self.telephone_event_pt, self.remote) else {
+            return false;
+        };
+        let out = &mut self.dtmf_out;
+        if out.current.is_none() {
+            if out.gap_ticks > 0 {
+                out.gap_ticks -= 1;
+                return false;
+            }
+            let Some((event, duration_ms)) = out.queue.pop_front() else {
+                return false;
+            };
+            let clock = self.codec.clock_rate();
+            let sender = DtmfSender::new(event, duration_ms, DTMF_VOLUME, clock, FRAME_MS);
+            out.current = Some((sender, self.writer.next_header().timestamp));
+        }
+        let Some((sender, start)) = &mut out.current else {
+            return false;
+        };
+        let Some(p) = sender.next_packet(payload_buf) else {
+            // Over: a pause between presses, then audio as a new talkspurt.
+            out.current = None;
+            out.gap_ticks = DTMF_GAP_TICKS;
+            self.writer.start_talkspurt();
+            return false;
+        };
+        let ts = start.wrapping_add(p.timestamp_offset);
+        let payload = payload_buf.get(..p.len).unwrap_or_default();
+        match self
+            .writer
+            .write_other(pt, p.marker, ts, payload, packet_buf)
+        {
+            Ok(len) => match self
+                .socket
+                .send_to(packet_buf.get(..len).unwrap_or_default(), remote)
+            {
+                Ok(_) => {
+                    self.stats.packets_sent += 1;
+                    self.stats.bytes_sent += len as u64;
+                }
+                Err(_) => self.stats.send_errors += 1,
+            },
+            Err(_) => self.stats.send_errors += 1,
+        }
+        // Media time runs on under the event (RFC 4733 §2.5.1.2).
+        self.writer.skip();
+        true
+    }
+
     fn send(&mut self, now: Instant, pcm: &[i16], payload_buf: &mut [u8], packet_buf: &mut [u8]) {
         let Some(remote) = self.remote else {
             // Nobody to send to: media time runs on, the sequence does not.
             self.writer.skip();
             return;
         };
+        if self.send_dtmf(payload_buf, packet_buf) {
+            return;
+        }
         let len = self.coder.encode(pcm, payload_buf);
         let payload = payload_buf.get(..len).unwrap_or(&[]);
         let header = self.writer.next_header();
@@ -964,6 +1059,15 @@ impl Worker {
                 }
             }
             Command::MoveTo { id, to, then } => self.move_to(id, to, then),
+            Command::SendDtmf {
+                id,
+                events,
+                duration_ms,
+            } => {
+                if let Some(leg) = self.find(id).and_then(|i| self.slots[i].as_mut()) {
+                    leg.queue_dtmf(&events, duration_ms);
+                }
+            }
             Command::ConferenceCreate {
                 id,
                 label,

@@ -67,3 +67,64 @@ fn a_leg_reports_each_key_press_once() {
     assert_eq!(report.stats.dtmf_events_dropped, 0);
     engine.shutdown();
 }
+
+/// The leg sends key presses in place of its prompt: the far end's own
+/// RFC 4733 receiver gets each key once, with its duration, and the audio
+/// around them keeps its stream (same SSRC, sequence without gaps).
+#[test]
+fn a_leg_sends_key_presses_as_telephone_events() {
+    use media_core::dtmf::DtmfReceiver;
+    use media_core::rtp::RtpPacket;
+
+    let engine = engine(36_400, 1);
+    let far = far_end();
+    let mut spec = LegSpec::new("dtmf-out", Codec::Pcmu);
+    spec.remote = Some(far.local_addr().unwrap());
+    spec.telephone_event_pt = Some(101);
+    let leg = engine.create_leg(spec).unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    leg.send_dtmf("4#", 120).unwrap();
+    assert!(leg.send_dtmf("x", 120).is_err());
+    assert!(leg.send_dtmf("1", 10).is_err());
+
+    let mut rx = DtmfReceiver::new(8_000);
+    let (mut presses, mut seqs, mut ssrcs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut buf = [0u8; 1500];
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until && presses.len() < 2 {
+        let Ok((n, _)) = far.recv_from(&mut buf) else {
+            continue;
+        };
+        let packet = RtpPacket::parse(&buf[..n]).unwrap();
+        seqs.push(packet.seq);
+        ssrcs.push(packet.ssrc);
+        if packet.payload_type == 101 {
+            rx.on_rtp(Instant::now(), &packet);
+        } else {
+            assert_eq!(packet.payload_type, 0);
+        }
+        while let Some(e) = rx.poll_event() {
+            if e.phase == media_core::dtmf::DtmfPhase::End {
+                presses.push((e.digit, e.duration_ms));
+            }
+        }
+    }
+    assert_eq!(presses, [(Some('4'), 120), (Some('#'), 120)]);
+    assert!(ssrcs.windows(2).all(|w| w[0] == w[1]), "one stream");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "no sequence gaps: {seqs:?}"
+    );
+    leg.stop().wait(Duration::from_secs(2)).expect("report");
+    engine.shutdown();
+
+    let engine = common::engine(36_600, 1);
+    let plain = engine
+        .create_leg(LegSpec::new("no-te", Codec::Pcmu))
+        .unwrap();
+    assert!(
+        plain.send_dtmf("1", 100).is_err(),
+        "no telephone-event type"
+    );
+    engine.shutdown();
+}

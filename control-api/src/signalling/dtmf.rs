@@ -3,12 +3,16 @@
 //! format: `Signal=5` and `Duration=160` lines) or `application/dtmf` (the
 //! bare key). Each becomes one `DtmfReceived` event on the call.
 
-use super::{DtmfForward, Signalling};
+use super::{ControlError, DtmfForward, Signalling};
 use crate::proto::{call_event, DtmfReceived};
 use media_core::dtmf::DtmfSink;
+use media_core::MediaError;
 use sip_stack::message::{Request, Response};
 use sip_stack::transaction::ServerTxId;
 use tracing::{debug, info};
+
+/// Duration of each key sent when the request does not say.
+const DEFAULT_SEND_DURATION_MS: u32 = 100;
 
 /// Duration reported for an INFO key press that does not say.
 const DEFAULT_INFO_DURATION_MS: u32 = 100;
@@ -47,6 +51,39 @@ impl Signalling {
             party: party.into(),
         };
         self.bus.publish(call_id, call_event::Event::Dtmf(event));
+    }
+
+    /// Queues key presses on a call's leg (RFC 4733 generation).
+    pub(super) fn send_dtmf(
+        &mut self,
+        call_id: &str,
+        digits: &str,
+        duration_ms: u32,
+    ) -> Result<(), ControlError> {
+        let call = self
+            .calls
+            .get(call_id)
+            .filter(|c| !c.is_ending() && !c.is_ringing())
+            .ok_or_else(|| ControlError::NotFound(format!("no answered call with id {call_id}")))?;
+        if call.outbound.is_some() {
+            return Err(ControlError::FailedPrecondition(format!(
+                "call {call_id} is bridged: its parties' key presses pass through unchanged"
+            )));
+        }
+        let duration_ms = if duration_ms == 0 {
+            DEFAULT_SEND_DURATION_MS
+        } else {
+            duration_ms
+        };
+        call.leg()
+            .send_dtmf(digits, duration_ms)
+            .map_err(|e| match e {
+                MediaError::Overloaded => ControlError::Unavailable(e.to_string()),
+                other => ControlError::InvalidArgument(other.to_string()),
+            })?;
+        call.span
+            .in_scope(|| info!(digits, duration_ms, "sending DTMF"));
+        Ok(())
     }
 
     /// An in-dialog INFO: 481 if the dialog is unknown; otherwise 200, and

@@ -83,6 +83,12 @@ pub enum Command {
         muted: bool,
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
+    SendDtmf {
+        call_id: String,
+        digits: String,
+        duration_ms: u32,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
     /// End every call with BYE, finish their recordings, then stop.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -202,6 +208,22 @@ impl SignallingHandle {
         self.ask(|reply| Command::SetMute {
             call_id,
             muted,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn send_dtmf(
+        &self,
+        call_id: &str,
+        digits: String,
+        duration_ms: u32,
+    ) -> Result<(), ControlError> {
+        let call_id = call_id.to_owned();
+        self.ask(|reply| Command::SendDtmf {
+            call_id,
+            digits,
+            duration_ms,
             reply,
         })
         .await
@@ -537,6 +559,14 @@ impl Signalling {
                 reply,
             } => {
                 let _ = reply.send(self.set_muted(&call_id, muted));
+            }
+            Command::SendDtmf {
+                call_id,
+                digits,
+                duration_ms,
+                reply,
+            } => {
+                let _ = reply.send(self.send_dtmf(&call_id, &digits, duration_ms));
             }
             Command::ListCalls { reply } => {
                 let _ = reply.send(self.calls.values().map(Call::info).collect());
