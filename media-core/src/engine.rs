@@ -223,6 +223,7 @@ impl MediaEngine {
             stop: Default::default(),
             capture_paused: Default::default(),
             muted: Default::default(),
+            send_paused: Default::default(),
             worker: Default::default(),
             report: Default::default(),
         });

@@ -208,6 +208,8 @@ pub(crate) struct LegShared {
     pub(crate) capture_paused: AtomicBool,
     /// What the party says reaches no one (bridge or conference).
     pub(crate) muted: AtomicBool,
+    /// Nothing is sent to the far end (it put the call on hold).
+    pub(crate) send_paused: AtomicBool,
     /// Index of the worker that owns the leg now (legs move to join a
     /// bridge or conference hosted elsewhere).
     pub(crate) worker: AtomicUsize,
@@ -282,6 +284,19 @@ impl LegHandle {
 
     pub fn muted(&self) -> bool {
         self.shared.muted.load(Relaxed)
+    }
+
+    /// Stops (false) or resumes sending anything to the far end: its own
+    /// audio, relayed packets, key presses. For hold (the far end's SDP says
+    /// sendonly or inactive, RFC 3264 §5.1): media time runs on and the
+    /// first packet after resuming starts a talkspurt. Receiving, recording
+    /// and RTCP go on. Lock-free; takes effect at the next packet or tick.
+    pub fn set_sending(&self, sending: bool) {
+        self.shared.send_paused.store(!sending, Relaxed);
+    }
+
+    pub fn sending(&self) -> bool {
+        !self.shared.send_paused.load(Relaxed)
     }
 
     /// Sends key presses to the far end as RFC 4733 telephone-events, in

@@ -595,7 +595,7 @@ impl Leg {
         kind: PacketKind,
         (ssrc, timestamp, payload_len): (u32, u32, usize),
     ) -> bool {
-        if self.shared.stop.load(Relaxed) {
+        if self.shared.stop.load(Relaxed) || self.shared.send_paused.load(Relaxed) {
             return false;
         }
         let Some(remote) = self.remote else {
@@ -709,6 +709,12 @@ impl Leg {
             self.writer.skip();
             return;
         };
+        if self.shared.send_paused.load(Relaxed) {
+            // On hold: nothing goes out; the stream resumes as a talkspurt.
+            self.writer.skip();
+            self.writer.start_talkspurt();
+            return;
+        }
         if self.send_dtmf(payload_buf, packet_buf) {
             return;
         }

@@ -155,6 +155,7 @@ pub fn event_kinds(events: &[control_api::proto::CallEvent]) -> Vec<&'static str
             Some(Event::ConferenceLeft(_)) => "conference_left",
             Some(Event::MuteChanged(_)) => "mute_changed",
             Some(Event::Dtmf(_)) => "dtmf",
+            Some(Event::Hold(_)) => "hold",
             None => "none",
         })
         .collect()

@@ -2,12 +2,12 @@
 
 use super::call::{Call, NewCall};
 use super::Signalling;
-use crate::proto::{call_event, CallAnswered, CallStarted};
+use crate::proto::{call_event, CallAnswered, CallStarted, HoldChanged};
 use asr_bridge::{AudioForkBackend, AudioForkConfig, StreamInfo};
 use media_core::{Codec, LegSpec, Prompt, TapDirection, TapSink, TAP_RATE};
 use sip_stack::dialog::Dialog;
 use sip_stack::message::{generate_tag, Request, Response};
-use sip_stack::sdp::{self, AudioCodec, NegotiatedAudio, SessionDescription};
+use sip_stack::sdp::{self, AudioCodec, Direction, NegotiatedAudio, SessionDescription};
 use sip_stack::transaction::ServerTxId;
 use sip_stack::transport::Peer;
 use std::path::PathBuf;
@@ -88,6 +88,8 @@ impl Signalling {
                 return self.reject(tx, &req, 503, "Service Unavailable");
             }
         };
+        // A caller may start on hold (sendonly or inactive offer).
+        leg.set_sending(sends(negotiated.direction));
         let local_rtp = leg.local_addr();
         let answer = match sdp::answer_audio(&offer, &codecs, rtp_ip, local_rtp.port(), session_id)
         {
@@ -193,6 +195,14 @@ impl Signalling {
             .and_then(|owner| self.calls.get(owner))
             .and_then(|c| c.outbound.as_ref())
             .filter(|o| o.dialog.as_ref().is_some_and(|d| d.matches(&req)));
+        let owner = match (caller, callee) {
+            (Some(_), _) => Some((call_id.to_owned(), "caller")),
+            (None, Some(_)) => self
+                .outbound_ids
+                .get(call_id)
+                .map(|o| (o.clone(), "callee")),
+            (None, None) => None,
+        };
         let found = match (caller, callee) {
             (Some(c), _) => Some((
                 c.span.clone(),
@@ -211,7 +221,7 @@ impl Signalling {
             )),
             (None, None) => None,
         };
-        let Some((span, leg, codec, contact)) = found else {
+        let (Some((span, leg, codec, contact)), Some((owner, party))) = (found, owner) else {
             return self.reject(tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         let rtp_ip = self.config.server.listen_ip;
@@ -224,6 +234,16 @@ impl Signalling {
         };
         span.in_scope(|| info!(remote_rtp = %negotiated.remote_rtp, "re-INVITE accepted"));
         leg.set_remote(negotiated.remote_rtp);
+        let sending = sends(negotiated.direction);
+        if leg.sending() != sending {
+            leg.set_sending(sending);
+            span.in_scope(|| info!(on_hold = !sending, party, "hold changed"));
+            let event = HoldChanged {
+                on_hold: !sending,
+                party: party.into(),
+            };
+            self.bus.publish(&owner, call_event::Event::Hold(event));
+        }
         let ok = ok_with_sdp(Response::for_request(&req, 200, "OK"), &answer, &contact);
         self.respond(tx, ok);
     }
@@ -333,6 +353,12 @@ fn parse_offer(req: &Request) -> Result<SessionDescription, &'static str> {
     }
     let text = std::str::from_utf8(&req.body).map_err(|_| "SDP is not UTF-8")?;
     SessionDescription::parse(text).map_err(|_| "SDP offer does not parse")
+}
+
+/// Whether our answered direction lets us send (RFC 3264 §6.1: an offer of
+/// sendonly or inactive, i.e. hold, is answered recvonly or inactive).
+fn sends(direction: Direction) -> bool {
+    matches!(direction, Direction::SendRecv | Direction::SendOnly)
 }
 
 fn media_codec(codec: AudioCodec) -> Option<Codec> {
