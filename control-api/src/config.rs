@@ -26,6 +26,59 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub grpc: GrpcConfig,
     pub http: HttpConfig,
+    /// Carriers and PBXs peering with the engine (`[[trunks]]` tables).
+    pub trunks: Vec<TrunkConfig>,
+}
+
+/// One SIP trunk: where it is, whether it is pinged, who may call from it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// Names the trunk in logs and the `switchboard_trunk_up` metric.
+    pub name: String,
+    /// `ip:port` (UDP) or a SIP URI with an IP host
+    /// (`sip:192.0.2.1:5060;transport=tcp`, `sips:`); no DNS lookups yet.
+    pub address: String,
+    /// Seconds between OPTIONS pings (0: never pinged). A trunk is up after
+    /// an answer and down after [`TRUNK_DOWN_AFTER`] pings in a row go
+    /// unanswered or get a 5xx.
+    pub options_interval_secs: u64,
+    /// CIDR networks the trunk calls from: trusted like
+    /// `sip.trusted_networks` (no digest challenge).
+    pub allowed_sources: Vec<String>,
+}
+
+/// Failed OPTIONS pings in a row that mark a trunk down.
+pub const TRUNK_DOWN_AFTER: u32 = 2;
+
+impl Default for TrunkConfig {
+    fn default() -> Self {
+        TrunkConfig {
+            name: String::new(),
+            address: String::new(),
+            options_interval_secs: 30,
+            allowed_sources: Vec::new(),
+        }
+    }
+}
+
+impl TrunkConfig {
+    pub fn target(&self) -> Option<Peer> {
+        parse_target(&self.address)
+    }
+}
+
+/// A SIP destination: `ip:port` (UDP) or a `sip:`/`sips:` URI.
+fn parse_target(target: &str) -> Option<Peer> {
+    let target = target.trim();
+    if let Ok(addr) = target.parse::<SocketAddr>() {
+        return Some(Peer::udp(addr));
+    }
+    let lower = target.to_ascii_lowercase();
+    if !(lower.starts_with("sip:") || lower.starts_with("sips:")) {
+        return None;
+    }
+    sip_stack::dialog::request_target(target)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -155,15 +208,7 @@ pub struct RoutingConfig {
 impl RoutingConfig {
     /// The bridge target, if routing is configured (checked by `validate`).
     pub fn bridge_target(&self) -> Option<Peer> {
-        let target = self.bridge_to.trim();
-        if let Ok(addr) = target.parse::<SocketAddr>() {
-            return Some(Peer::udp(addr));
-        }
-        let lower = target.to_ascii_lowercase();
-        if !(lower.starts_with("sip:") || lower.starts_with("sips:")) {
-            return None;
-        }
-        sip_stack::dialog::request_target(target)
+        parse_target(&self.bridge_to)
     }
 }
 
@@ -303,6 +348,28 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "sip.trusted_networks: {bad:?} is not a CIDR network (e.g. 10.0.0.0/8)"
             )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for t in &self.trunks {
+            if t.name.is_empty() || !names.insert(t.name.as_str()) {
+                return invalid("every [[trunks]] needs a unique, non-empty name");
+            }
+            if t.target().is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "trunk {}: address {:?} is not ip:port or a SIP URI",
+                    t.name, t.address
+                )));
+            }
+            if let Some(bad) = t
+                .allowed_sources
+                .iter()
+                .find(|n| n.parse::<ipnet::IpNet>().is_err())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "trunk {}: allowed_sources {bad:?} is not a CIDR network",
+                    t.name
+                )));
+            }
         }
         if let Some(bad) = self
             .sip
@@ -494,5 +561,37 @@ mod tests {
             assert!(Config::load(Some(Path::new("sb.toml"))).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn trunks_are_checked() {
+        let trunk = |name: &str, address: &str, sources: &[&str]| TrunkConfig {
+            name: name.into(),
+            address: address.into(),
+            allowed_sources: sources.iter().map(|s| s.to_string()).collect(),
+            ..TrunkConfig::default()
+        };
+        let mut c = Config {
+            trunks: vec![
+                trunk("a", "192.0.2.1:5060", &["192.0.2.0/24"]),
+                trunk("b", "sip:192.0.2.9:5061;transport=tls", &[]),
+            ],
+            ..Config::default()
+        };
+        assert!(c.validate().is_ok());
+        assert_eq!(c.trunks[0].options_interval_secs, 30);
+        for bad in [
+            vec![
+                trunk("a", "192.0.2.1:5060", &[]),
+                trunk("a", "192.0.2.2:5060", &[]),
+            ],
+            vec![trunk("", "192.0.2.1:5060", &[])],
+            vec![trunk("c", "192.0.2.1", &[])],
+            vec![trunk("e", "sip:pbx.example", &[])],
+            vec![trunk("d", "192.0.2.1:5060", &["192.0.2.0"])],
+        ] {
+            c.trunks = bad;
+            assert!(c.validate().is_err(), "{:?}", c.trunks);
+        }
     }
 }

@@ -26,7 +26,8 @@ pub struct Gatekeeper {
 
 impl Gatekeeper {
     /// Config is validated beforehand (`Config::validate`).
-    pub fn new(sip: &SipConfig) -> Self {
+    /// `trunk_sources`: the trunks' `allowed_sources`, trusted as well.
+    pub fn new<'a>(sip: &'a SipConfig, trunk_sources: impl Iterator<Item = &'a String>) -> Self {
         let secret = if sip.auth_secret.is_empty() {
             rand::random::<[u8; 32]>().to_vec()
         } else {
@@ -42,6 +43,7 @@ impl Gatekeeper {
             trusted: sip
                 .trusted_networks
                 .iter()
+                .chain(trunk_sources)
                 .filter_map(|n| n.parse().ok())
                 .collect(),
             users: sip
@@ -127,7 +129,7 @@ mod tests {
 
     #[test]
     fn trusted_networks_skip_the_challenge() {
-        let mut g = Gatekeeper::new(&config(&["SHA-256", "MD5"]));
+        let mut g = Gatekeeper::new(&config(&["SHA-256", "MD5"]), std::iter::empty());
         let now = SystemTime::now();
         assert_eq!(
             g.admit(&invite(), "127.0.0.1".parse().unwrap(), now),
@@ -144,7 +146,7 @@ mod tests {
     #[test]
     fn a_caller_that_answers_the_challenge_is_admitted_and_a_wrong_password_is_not() {
         for (password, admitted) in [("wonderland", true), ("guess", false)] {
-            let mut g = Gatekeeper::new(&config(&["SHA-256", "MD5"]));
+            let mut g = Gatekeeper::new(&config(&["SHA-256", "MD5"]), std::iter::empty());
             let now = SystemTime::now();
             let source = "198.51.100.7".parse().unwrap();
             let Admission::Challenge(values) = g.admit(&invite(), source, now) else {

@@ -26,6 +26,7 @@ mod identity;
 mod invite;
 mod outbound;
 mod teardown;
+mod trunks;
 
 use crate::config::Config;
 use crate::events::EventBus;
@@ -119,6 +120,8 @@ enum ClientPurpose {
     OutboundInvite,
     Bye,
     Cancel,
+    /// An OPTIONS ping to the trunk at this index.
+    TrunkPing(usize),
 }
 
 /// Reports from helper tasks back into the loop.
@@ -292,6 +295,7 @@ pub struct Signalling {
     ticks: u64,
     gatekeeper: auth::Gatekeeper,
     conferences: conference::Conferences,
+    trunks: trunks::TrunkMonitor,
 }
 
 impl Signalling {
@@ -337,7 +341,11 @@ impl Signalling {
                 MAX_RATE_LIMITED_SOURCES,
             ),
             ticks: 0,
-            gatekeeper: auth::Gatekeeper::new(&config.sip),
+            gatekeeper: auth::Gatekeeper::new(
+                &config.sip,
+                config.trunks.iter().flat_map(|t| &t.allowed_sources),
+            ),
+            trunks: trunks::TrunkMonitor::new(&config.trunks),
             conferences: Default::default(),
         };
         Ok((this, SignallingHandle { commands }, command_rx))
@@ -380,7 +388,12 @@ impl Signalling {
         let Some((_, deadline)) = &self.shutdown else {
             return false;
         };
-        let idle = self.calls.is_empty() && self.client_txs.is_empty();
+        // Trunk pings do not hold shutdown up.
+        let idle = self.calls.is_empty()
+            && self
+                .client_txs
+                .values()
+                .all(|(_, why)| matches!(why, ClientPurpose::TrunkPing(_)));
         if !idle && Instant::now() < *deadline {
             return false;
         }
@@ -627,6 +640,9 @@ impl Signalling {
 
     /// Once a second: global RTP counters; every few seconds, quality events.
     fn sample_metrics(&mut self) {
+        if self.shutdown.is_none() {
+            self.ping_trunks(Instant::now());
+        }
         self.ticks = self.ticks.wrapping_add(1);
         let report_quality = self.ticks.is_multiple_of(QUALITY_REPORT_SECS);
         for call in self.calls.values_mut() {

@@ -132,6 +132,10 @@ impl Signalling {
                 let call_id = call_id.clone();
                 self.on_outbound_response(&call_id, tx, response);
             }
+            Some((_, ClientPurpose::TrunkPing(i))) => {
+                let i = *i;
+                self.on_trunk_ping(tx, i, Some(response.status));
+            }
             Some(_) => self.on_request_answered(tx, response.status),
             None => {}
         }

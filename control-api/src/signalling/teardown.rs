@@ -67,6 +67,10 @@ impl Signalling {
     pub(super) fn on_timeout(&mut self, tx: TxId) {
         match tx {
             TxId::Client(id) => match self.client_txs.remove(&id) {
+                Some((_, ClientPurpose::TrunkPing(i))) => {
+                    // on_trunk_ping forgets the transaction itself; it is gone.
+                    self.on_trunk_ping(id, i, None);
+                }
                 Some((call_id, ClientPurpose::OutboundInvite)) => {
                     warn!(call_id = %call_id, "bridged-to party never answered");
                     self.fail_outbound(&call_id, 408, "Request Timeout");
