@@ -10,49 +10,15 @@
 //! here since nothing records) must stay quiet too.
 
 mod common;
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use common::*;
 use media_core::rtcp::packet::write_receiver_report;
 use media_core::rtp::RtpWriter;
 use media_core::{Codec, LegHandle, LegSpec, MediaEngine, Prompt, TapDirection, TapFrame};
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// Set on the test thread: its own allocations are not the engine's.
-    static EXCLUDED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if !EXCLUDED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCS.fetch_add(1, Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Relays `rounds` packets each way between the two far ends, 1 ms apart,
 /// so the worker also runs many ticks meanwhile.
@@ -126,7 +92,7 @@ fn pair(
 
 #[test]
 fn bridged_forwarding_and_ticks_do_not_allocate() {
-    EXCLUDED.with(|e| e.set(true));
+    counting::exclude_this_thread();
     let engine = engine(35_000, 1);
     let (fa, fb) = (far_end(), far_end());
     // Where A's reports go once it latched to this socket's RR: never read.
@@ -136,9 +102,9 @@ fn bridged_forwarding_and_ticks_do_not_allocate() {
     let (a, b) = pair(&engine, &fa, &fb, None);
     exchange((&fa, &fa_rtcp), &a, &fb, &b, 50); // warm-up
     std::thread::sleep(Duration::from_millis(60));
-    let before = ALLOCS.load(Relaxed);
+    let before = counting::allocations();
     exchange((&fa, &fa_rtcp), &a, &fb, &b, 300);
-    let relay_allocs = ALLOCS.load(Relaxed) - before;
+    let relay_allocs = counting::allocations() - before;
     let (qa, qb) = (a.quality(), b.quality());
     assert!(qa.reports_received >= 50, "RTCP reached leg A: {qa:?}");
     assert!(
@@ -155,9 +121,9 @@ fn bridged_forwarding_and_ticks_do_not_allocate() {
     let (a, b) = pair(&engine, &fa, &fb, Some([tin, tout]));
     exchange((&fa, &fa_rtcp), &a, &fb, &b, 50);
     std::thread::sleep(Duration::from_millis(100));
-    let before = ALLOCS.load(Relaxed);
+    let before = counting::allocations();
     exchange((&fa, &fa_rtcp), &a, &fb, &b, 300);
-    let decoded_allocs = ALLOCS.load(Relaxed) - before;
+    let decoded_allocs = counting::allocations() - before;
     let (tapped_in, tapped_out) = (rin.len(), rout.len());
     a.stop();
     b.stop().wait(Duration::from_secs(2)).expect("report");

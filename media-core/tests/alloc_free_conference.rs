@@ -7,48 +7,15 @@
 //! with a single test, so nothing else runs alongside.
 
 mod common;
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use common::*;
 use media_core::dtmf::{event_for_digit, DtmfEvent, DtmfSender};
 use media_core::rtp::{RtpHeader, RtpWriter};
 use media_core::{Codec, LegHandle, LegSpec, Prompt, Role, TapDirection, TapFrame};
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static EXCLUDED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if !EXCLUDED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCS.fetch_add(1, Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// `frames` 20 ms rounds: each far end sends a tone frame to its leg and
 /// drains what it got; far end 0 presses `digit` during the rounds when
@@ -101,7 +68,7 @@ fn rounds(
 
 #[test]
 fn conference_ticks_do_not_allocate() {
-    EXCLUDED.with(|e| e.set(true));
+    counting::exclude_this_thread();
     let engine = engine(36_800, 1);
     let fars: Vec<UdpSocket> = (0..3).map(|_| far_end()).collect();
     for f in &fars {
@@ -148,10 +115,10 @@ fn conference_ticks_do_not_allocate() {
         dtmf_rx.recv_timeout(Duration::from_secs(2)).unwrap().digit,
         Some('5')
     );
-    let before = ALLOCS.load(Relaxed);
+    let before = counting::allocations();
     rounds(&fars, &legs, &mut writers, 50, 75, Some('9'));
     std::thread::sleep(Duration::from_millis(100));
-    let allocs = ALLOCS.load(Relaxed) - before;
+    let allocs = counting::allocations() - before;
     let pressed = dtmf_rx.try_recv().map(|e| e.digit);
     let tapped = tap_rx.len();
 
