@@ -55,6 +55,17 @@ impl LocalIdentity {
         format!("{}:{}", self.host, self.port(kind))
     }
 
+    /// A top Via for a new request we send over `kind`: a fresh branch,
+    /// and `rport` so the answer comes back to where we sent from.
+    pub fn via(&self, kind: TransportKind) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={};rport",
+            kind.via_token(),
+            self.sent_by(kind),
+            sip_stack::message::generate_branch()
+        )
+    }
+
     /// Our Contact URI (no angle brackets) for a dialog over `kind`: `;transport=tcp`/`tls` so the
     /// peer's requests come back the same way; a `sips:` URI when the peer
     /// addressed us with one (RFC 3261 §8.1.1.8, RFC 5630).

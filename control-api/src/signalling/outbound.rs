@@ -13,7 +13,7 @@ use media_core::{Codec, LegHandle, LegSpec, Prompt};
 use sip_stack::auth::{authorize_request, UserCredentials};
 use sip_stack::dialog::Dialog;
 use sip_stack::message::{
-    generate_branch, generate_call_id, generate_tag, name_addr_uri, Method, Request, Response,
+    generate_call_id, generate_tag, name_addr_uri, Method, Request, Response,
 };
 use sip_stack::sdp::{self, AudioOffer, NegotiatedAudio, SessionDescription};
 use sip_stack::transaction::ClientTxId;
@@ -77,14 +77,7 @@ impl Signalling {
         let h = &mut invite.headers;
         let sent_by = self.me.sent_by(target.transport);
         let contact = self.me.contact(target.transport, sips);
-        h.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {sent_by};branch={};rport",
-                target.transport.via_token(),
-                generate_branch()
-            ),
-        );
+        h.push("Via", self.me.via(target.transport));
         h.push("Max-Forwards", (max_forwards - 1).min(70).to_string());
         h.push(
             "From",

@@ -7,7 +7,7 @@
 
 use super::{ClientPurpose, Signalling};
 use crate::config::{TrunkConfig, TRUNK_DOWN_AFTER};
-use sip_stack::message::{generate_branch, generate_call_id, generate_tag, Method, Request};
+use sip_stack::message::{generate_call_id, generate_tag, Method, Request};
 use sip_stack::transaction::ClientTxId;
 use sip_stack::transport::Peer;
 use std::time::{Duration, Instant};
@@ -81,14 +81,7 @@ impl Signalling {
         let mut req = Request::new(Method::Options, uri.to_owned());
         let sent_by = self.me.sent_by(target.transport);
         let h = &mut req.headers;
-        h.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {sent_by};branch={};rport",
-                target.transport.via_token(),
-                generate_branch()
-            ),
-        );
+        h.push("Via", self.me.via(target.transport));
         h.push("Max-Forwards", "70");
         h.push(
             "From",
