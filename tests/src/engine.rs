@@ -44,8 +44,38 @@ pub fn binary() -> PathBuf {
 
 impl Engine {
     /// Starts the engine with defaults plus `env` overrides (SWITCHBOARD_*),
-    /// and waits until it answers on HTTP.
+    /// and waits until it answers on HTTP. Ports are picked per attempt; an
+    /// engine that exits because another process took one of them in the
+    /// meantime is started again on new ones (at most three attempts).
     pub fn start(scratch: &Scratch, env: &[(&str, String)]) -> Engine {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let mut engine = Engine::spawn(scratch, env);
+            match engine.wait_ready(Duration::from_secs(20)) {
+                Ready::Yes => return engine,
+                Ready::Exited(status) => {
+                    // Let the log readers catch up with the last lines.
+                    std::thread::sleep(Duration::from_millis(100));
+                    let port_taken = engine
+                        .log_lines()
+                        .iter()
+                        .any(|l| l.contains("Address already in use"));
+                    assert!(
+                        port_taken && attempt < ATTEMPTS,
+                        "switchboard exited before it was ready ({status}), attempt {attempt}"
+                    );
+                    eprintln!("[harness] a port was taken under the engine; starting it again");
+                }
+                Ready::TimedOut(limit) => {
+                    panic!("switchboard did not become ready within {limit:?}")
+                }
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Starts the process on freshly picked ports without waiting.
+    fn spawn(scratch: &Scratch, env: &[(&str, String)]) -> Engine {
         let (sip_port, grpc_port, http_port) = (free_port(), free_port(), free_port());
         let tls_port = free_port();
         let recordings = scratch.path("recordings");
@@ -95,7 +125,7 @@ impl Engine {
                 }
             });
         }
-        let engine = Engine {
+        Engine {
             child: Some(child),
             sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
             sip_tls: SocketAddr::from(([127, 0, 0, 1], tls_port)),
@@ -103,20 +133,23 @@ impl Engine {
             http: SocketAddr::from(([127, 0, 0, 1], http_port)),
             recordings,
             log,
-        };
-        engine.wait_ready(Duration::from_secs(20));
-        engine
+        }
     }
 
-    fn wait_ready(&self, limit: Duration) {
+    fn wait_ready(&mut self, limit: Duration) -> Ready {
         let start = Instant::now();
         while start.elapsed() < limit {
             if self.http_get("/healthz").is_some_and(|b| b.contains("ok")) {
-                return;
+                return Ready::Yes;
+            }
+            let child = self.child.as_mut().expect("engine running");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Ready::Exited(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("switchboard did not become ready within {limit:?}");
+        Ready::TimedOut(limit)
     }
 
     /// A plain HTTP/1.0 GET against the engine; the body, or None.
@@ -191,6 +224,13 @@ impl Engine {
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lock().expect("log lock").clone()
     }
+}
+
+/// How waiting for the engine's health check ended.
+enum Ready {
+    Yes,
+    Exited(ExitStatus),
+    TimedOut(Duration),
 }
 
 impl Drop for Engine {

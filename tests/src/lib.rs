@@ -13,15 +13,16 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// A port free for both UDP and TCP right now (the engine binds both kinds
-/// on some of them). Racy by nature, so ports come from the kernel's
-/// ephemeral range and are used at once.
+/// on some of them). Picked at random below the kernel's ephemeral range
+/// (32768 and up on Linux), so the source port of some other test's
+/// outgoing connection cannot take it between this check and the bind.
+/// Still racy between tests that pick the same number; `Engine::start`
+/// retries on a bind failure.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let port = udp.local_addr().map(|a| a.port()).unwrap_or(0);
-        if port != 0 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    for _ in 0..200 {
+        let port = 10_000 + rand_u16() % 10_000;
+        let udp = UdpSocket::bind(("127.0.0.1", port));
+        if udp.is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
@@ -29,10 +30,11 @@ pub fn free_port() -> u16 {
 }
 
 /// A base port with `span` consecutive free UDP ports (SIPp uses media
-/// port, +2 and +4 for its RTP stream).
+/// port, +2 and +4 for its RTP stream), in 20000..30000: apart from
+/// `free_port` and below the ephemeral range.
 pub fn free_udp_range(span: u16) -> u16 {
     for _ in 0..200 {
-        let base = 32_000 + (rand_u16() % 8_000) * 2;
+        let base = 20_000 + (rand_u16() % 4_990) * 2;
         let all_free = (0..span).all(|i| UdpSocket::bind(("127.0.0.1", base + i)).is_ok());
         if all_free {
             return base;
@@ -41,12 +43,21 @@ pub fn free_udp_range(span: u16) -> u16 {
     panic!("no free UDP port range");
 }
 
+/// A cheap pseudo-random number: a splitmix64 step over a counter seeded
+/// with the clock and the process id, so two picks in a row differ.
 fn rand_u16() -> u16 {
-    let t = std::time::SystemTime::now()
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let mix = t.subsec_nanos() ^ std::process::id().wrapping_mul(2_654_435_761);
-    (mix >> 7) as u16
+        .unwrap_or_default()
+        .as_nanos() as u64
+        ^ u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let _ = STATE.compare_exchange(0, seed | 1, Relaxed, Relaxed);
+    let mut z = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Relaxed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u16
 }
 
 /// A scratch directory for one test, removed when dropped.
