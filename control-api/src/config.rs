@@ -150,6 +150,12 @@ pub struct SipConfig {
     /// RFC 3261 T1 (RTT estimate) in ms: retransmission and timeout timers
     /// scale from it (a 2xx is resent from T1 on; no ACK by 64·T1 ends the call).
     pub timer_t1_ms: u64,
+    /// Session timer (RFC 4028) interval asked of callers that support
+    /// timers but name none, in seconds.
+    pub session_expires_secs: u32,
+    /// The shortest session interval accepted (Min-SE); shorter requests
+    /// get 422. RFC 4028 puts the floor at 90 s; lower values are for tests.
+    pub session_min_se_secs: u32,
 }
 
 /// A digest user: a password, or its HA1 (`MD5(user:realm:password)` /
@@ -254,6 +260,8 @@ impl Default for SipConfig {
             max_transactions: 50_000,
             codecs: vec!["G722".into(), "PCMU".into(), "PCMA".into()],
             timer_t1_ms: 500,
+            session_expires_secs: 1800,
+            session_min_se_secs: sip_stack::session_timer::RFC_MIN_SE,
             trusted_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
             users: Vec::new(),
             auth_realm: "switchboard".into(),
@@ -312,6 +320,14 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The session timer policy (RFC 4028) from the SIP section.
+    pub fn session_timers(&self) -> sip_stack::session_timer::SessionTimerConfig {
+        sip_stack::session_timer::SessionTimerConfig {
+            min_se: self.sip.session_min_se_secs,
+            session_expires: self.sip.session_expires_secs,
+        }
+    }
+
     /// Embedded defaults, then the file (if any), then `SWITCHBOARD_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -338,6 +354,13 @@ impl Config {
         }
         if !(10..=10_000).contains(&self.sip.timer_t1_ms) {
             return invalid("sip.timer_t1_ms must be between 10 and 10000");
+        }
+        if self.sip.session_min_se_secs < 2
+            || self.sip.session_expires_secs < self.sip.session_min_se_secs
+        {
+            return invalid(
+                "sip.session_min_se_secs must be 2 or more and sip.session_expires_secs at least that",
+            );
         }
         if let Some(bad) = self
             .sip

@@ -1,10 +1,36 @@
 //! Feeds arbitrary bytes to the SIP parser. Invariants: no panic; whatever
 //! parses serializes to something that parses again with the same start
 //! line, Call-ID and body; every error can be asked for its stateless reply.
+//! The header readers of the dialog extensions (Session-Expires, Min-SE,
+//! RSeq, RAck: RFC 4028 and 3262) run on whatever parsed, and must not panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sip_stack::message::{parse, parse_with_limits, ParseLimits, SipMessage};
+use sip_stack::reliable::{RAck, UacReliable, UasReliable};
+use sip_stack::session_timer::{self, SessionTimerConfig};
+use std::time::{Duration, Instant};
+
+/// The dialog-extension readers on one message.
+fn dialog_extensions(msg: &SipMessage) {
+    match msg {
+        SipMessage::Request(req) => {
+            let _ = session_timer::negotiate(req, &SessionTimerConfig::default());
+            if let Some(rack) = req.headers.get("RAck").and_then(RAck::parse) {
+                let _ = rack.to_string();
+            }
+            let mut uas = UasReliable::new(1, Duration::from_millis(500));
+            let _ = uas.on_prack(req);
+        }
+        SipMessage::Response(resp) => {
+            let _ = session_timer::from_response(resp);
+            let _ = UacReliable::default().rack_for(resp);
+            let mut resp = resp.clone();
+            let mut uas = UasReliable::new(u32::MAX, Duration::from_millis(500));
+            let _ = uas.send(Instant::now(), &mut resp);
+        }
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     match parse(data) {
@@ -35,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(msg.headers().call_id(), again.headers().call_id());
             let _ = msg.headers().top_via();
             let _ = msg.headers().contact_uri();
+            dialog_extensions(&msg);
         }
         Err(e) => {
             if let Some(reply) = e.reply_400() {

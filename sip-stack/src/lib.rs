@@ -27,6 +27,8 @@
 //! [`sdp`] parses session descriptions and answers audio offers;
 //! [`auth`] challenges and verifies SIP digest authentication (server) and
 //! answers 401/407 challenges (client), SHA-256 and MD5, sans-IO;
+//! [`session_timer`] (RFC 4028) and [`reliable`] (100rel/PRACK, RFC 3262)
+//! are the dialog's keep-alive and reliable-provisional state machines;
 //! [`protection`] rate-limits INVITEs per source and drops known scanners;
 //! [`transport`] moves bytes over UDP, TCP and TLS, and is the only part
 //! that does I/O; its stream framer ([`transport::StreamFramer`]) is sans-IO
@@ -131,6 +133,8 @@ pub mod auth;
 pub mod dialog;
 pub mod message;
 pub mod protection;
+pub mod reliable;
 pub mod sdp;
+pub mod session_timer;
 pub mod transaction;
 pub mod transport;

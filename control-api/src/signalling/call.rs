@@ -7,8 +7,10 @@ use crate::proto::{
 };
 use media_core::{LegHandle, LegQuality, LegReport, LegStats, StopReceipt};
 use sip_stack::dialog::Dialog;
-use sip_stack::message::Request;
+use sip_stack::message::{Method, Request};
+use sip_stack::reliable::{UacReliable, UasReliable};
 use sip_stack::sdp::{AudioCodec, AudioOffer, SessionDescription};
+use sip_stack::session_timer::{Agreed, SessionTimer};
 use sip_stack::transaction::ServerTxId;
 use sip_stack::transport::Peer;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -26,6 +28,11 @@ pub enum EndReason {
     OutboundFailed,
     /// Media could not be set up for the bridge.
     MediaFailed,
+    /// The session timer ran out without a refresh, or a refresh was
+    /// refused with 481/408 (RFC 4028 §10, RFC 5057).
+    SessionExpired,
+    /// Our reliable provisional was never PRACKed (RFC 3262 §3).
+    PrackTimeout,
 }
 
 impl EndReason {
@@ -39,6 +46,8 @@ impl EndReason {
             EndReason::Shutdown => "shutdown",
             EndReason::AckTimeout => "ack_timeout",
             EndReason::Cancelled => "cancelled",
+            EndReason::SessionExpired => "session_expired",
+            EndReason::PrackTimeout => "prack_timeout",
         }
     }
 }
@@ -74,6 +83,21 @@ pub struct Call {
     /// The caller's codec; bridges are transparent, so it is the callee's too.
     pub codec: AudioCodec,
     pub outbound: Option<Outbound>,
+    /// The caller's dialog keep-alive (RFC 4028), once answered.
+    pub session: Option<SessionTimer>,
+    /// What the 200 to the caller's INVITE says about session timers.
+    pub session_agreed: Option<Agreed>,
+    /// The caller may take UPDATE: session refreshes use it, not re-INVITE.
+    pub caller_allows_update: bool,
+    /// Our session refresh in flight to the caller, if any (a re-INVITE
+    /// from the caller meanwhile is glare: 491).
+    pub refresh_in_flight: Option<Method>,
+    /// The ACK for the 2xx to our refresh re-INVITE, resent if the 2xx is.
+    pub refresh_ack: Option<(Vec<u8>, Peer)>,
+    /// Our reliable provisionals to the caller (it required 100rel).
+    pub reliable: Option<UasReliable>,
+    /// The 200 is ready but waits for the PRACK of our reliable 18x.
+    pub answer_waits_for_prack: bool,
     from: String,
     to: String,
     leg: LegHandle,
@@ -99,6 +123,10 @@ pub struct Outbound {
     /// Digest challenges answered so far (bounded: a wrong password must
     /// not loop forever).
     pub auth_attempts: u8,
+    /// Which of the callee's reliable provisionals we PRACKed.
+    pub reliable: UacReliable,
+    /// The early dialog a reliable 18x created; its PRACKs used its CSeqs.
+    pub early_dialog: Option<Dialog>,
 }
 
 pub struct NewCall {
@@ -113,21 +141,22 @@ pub struct NewCall {
     pub answered_event: CallAnswered,
     pub codec: AudioCodec,
     pub outbound: Option<Outbound>,
+    pub session_agreed: Option<Agreed>,
+    pub reliable: Option<UasReliable>,
     pub from: String,
     pub to: String,
     pub leg: LegHandle,
 }
 
 impl Call {
-    /// A call the engine answers itself (200 OK already sent).
-    pub fn answered(new: NewCall) -> Call {
-        let mut call = Call::ringing(new);
-        call.mark_answered();
-        call
-    }
-
-    /// A call waiting for its outbound side to answer.
+    /// A new call: the caller got 180 (or 183), not yet 200.
     pub fn ringing(new: NewCall) -> Call {
+        let caller_allows_update = new
+            .invite
+            .headers
+            .get_all("Allow")
+            .flat_map(sip_stack::message::split_comma)
+            .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"));
         Call {
             id: new.id,
             span: new.span,
@@ -139,6 +168,13 @@ impl Call {
             answered_event: new.answered_event,
             codec: new.codec,
             outbound: new.outbound,
+            session: None,
+            session_agreed: new.session_agreed,
+            caller_allows_update,
+            refresh_in_flight: None,
+            refresh_ack: None,
+            reliable: new.reliable,
+            answer_waits_for_prack: false,
             from: new.from,
             to: new.to,
             leg: new.leg,

@@ -6,11 +6,14 @@ use crate::proto::{call_event, CallAnswered, CallStarted, HoldChanged};
 use asr_bridge::{AudioForkBackend, AudioForkConfig, StreamInfo};
 use media_core::{Codec, LegSpec, Prompt, TapDirection, TapSink, TAP_RATE};
 use sip_stack::dialog::Dialog;
-use sip_stack::message::{generate_tag, Request, Response};
+use sip_stack::message::{generate_tag, Method, Request, Response};
+use sip_stack::reliable::{lists_100rel, UasReliable};
 use sip_stack::sdp::{self, AudioCodec, Direction, NegotiatedAudio, SessionDescription};
+use sip_stack::session_timer::{self, Negotiation, SessionTimer};
 use sip_stack::transaction::ServerTxId;
 use sip_stack::transport::Peer;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
 
 /// Frames of backlog a tap may hold before the media side drops (1 s).
@@ -44,6 +47,16 @@ impl Signalling {
                 return self.reject(tx, &req, 488, "Not Acceptable Here");
             }
         };
+        let session_agreed = match session_timer::negotiate(&req, &self.config.session_timers()) {
+            Negotiation::TooSmall { min_se } => return self.reject_too_small(tx, &req, min_se),
+            Negotiation::Off => None,
+            Negotiation::On(agreed) => Some(agreed),
+        };
+        // RFC 3262: a caller that requires 100rel gets a reliable 180.
+        let mut reliable = lists_100rel(&req.headers, "Require").then(|| {
+            let t1 = Duration::from_millis(self.config.sip.timer_t1_ms);
+            UasReliable::new(req.cseq().map_or(1, |(n, _)| n), t1)
+        });
         let codecs = self.codec_preference();
         let rtp_ip = self.config.server.listen_ip;
         let session_id = super::sdp_session_id();
@@ -127,6 +140,9 @@ impl Signalling {
         ringing
             .headers
             .set("Contact", format!("<{}>", dialog.local_contact));
+        if let Some(reliable) = reliable.as_mut() {
+            reliable.send(Instant::now(), &mut ringing);
+        }
         self.respond(tx, ringing);
 
         let from = req.headers.get("From").unwrap_or_default().to_owned();
@@ -146,18 +162,6 @@ impl Signalling {
             remote_rtp: negotiated.remote_rtp.to_string(),
         };
         let bridged = outbound.is_some();
-        if !bridged {
-            let mut ok = Response::for_request(&req, 200, "OK");
-            ok.set_to_tag(&local_tag);
-            let ok = ok_with_sdp(ok, &answer, &dialog.local_contact);
-            self.respond(tx, ok);
-            self.bus.publish(
-                &call_id,
-                call_event::Event::Answered(answered_event.clone()),
-            );
-            info!(codec = negotiated.codec_name(), %local_rtp, remote_rtp = %negotiated.remote_rtp, "call answered");
-            metrics::counter!("switchboard_calls_answered_total").increment(1);
-        }
         drop(_entered);
         let new = NewCall {
             id: call_id.clone(),
@@ -170,22 +174,72 @@ impl Signalling {
             answered_event,
             codec: negotiated.codec,
             outbound,
+            session_agreed,
+            reliable,
             from,
             to,
             leg,
         };
-        let call = if bridged {
-            Call::ringing(new)
-        } else {
-            Call::answered(new)
-        };
-        self.calls.insert(call_id, call);
+        self.calls.insert(call_id.clone(), Call::ringing(new));
         metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
+        if !bridged {
+            self.answer_caller(&call_id);
+        }
+        self.schedule_call_timers(&call_id);
     }
 
-    /// A re-INVITE in an existing dialog, from the caller or the bridged-to
-    /// party: same codec and port (the leg and any bridge stay as they are),
-    /// follow a moved remote address, answer 200 with our SDP.
+    /// Sends the caller its 200 OK with our SDP answer (and session timer),
+    /// unless our reliable 18x still waits for its PRACK: then the PRACK
+    /// sends it (RFC 3262 §3 lets a UAS wait, and callers expect it).
+    pub(super) fn answer_caller(&mut self, call_id: &str) {
+        let Some(call) = self.calls.get_mut(call_id).filter(|c| c.is_ringing()) else {
+            return;
+        };
+        if call.reliable.as_ref().is_some_and(UasReliable::is_pending) {
+            call.answer_waits_for_prack = true;
+            return;
+        }
+        call.answer_waits_for_prack = false;
+        let mut ok = Response::for_request(&call.invite, 200, "OK");
+        ok.set_to_tag(&call.dialog.local_tag);
+        let mut ok = ok_with_sdp(ok, &call.answer, &call.dialog.local_contact);
+        if let Some(agreed) = call.session_agreed {
+            agreed.add_to_response(&mut ok);
+            call.session = Some(SessionTimer::new(
+                Instant::now(),
+                agreed.interval,
+                agreed.we_refresh(),
+            ));
+        }
+        call.mark_answered();
+        let event = call.answered_event.clone();
+        let tx = call.invite_tx;
+        call.span.in_scope(|| {
+            info!(codec = %event.codec, local_rtp = %event.local_rtp, remote_rtp = %event.remote_rtp,
+                  session_expires = call.session.map(|s| s.interval_secs()), "call answered")
+        });
+        self.respond(tx, ok);
+        self.bus
+            .publish(call_id, call_event::Event::Answered(event));
+        metrics::counter!("switchboard_calls_answered_total").increment(1);
+        self.schedule_call_timers(call_id);
+    }
+
+    /// 422 with our Min-SE (RFC 4028 §9): the caller may retry with more.
+    fn reject_too_small(&mut self, tx: ServerTxId, req: &Request, min_se: u32) {
+        let mut resp = Response::for_request(req, 422, "Session Interval Too Small");
+        resp.set_to_tag(&generate_tag());
+        resp.headers.set("Min-SE", min_se.to_string());
+        self.respond(tx, resp);
+    }
+
+    /// A re-INVITE or UPDATE in an existing dialog, from the caller or the
+    /// bridged-to party. With an SDP offer: same codec and port (the leg
+    /// and any bridge stay as they are), follow a moved remote address,
+    /// hold or resume, answer 200 with our SDP. Without one it is a session
+    /// refresh (RFC 4028) or a target refresh. From the caller it also
+    /// restarts the session timer, and a re-INVITE that crosses our own
+    /// refresh re-INVITE is glare (491, RFC 3261 §14.2).
     pub(super) fn on_reinvite(&mut self, tx: ServerTxId, req: Request) {
         let call_id = req.call_id().unwrap_or_default();
         let caller = self.calls.get(call_id).filter(|c| c.dialog.matches(&req));
@@ -195,56 +249,109 @@ impl Signalling {
             .and_then(|owner| self.calls.get(owner))
             .and_then(|c| c.outbound.as_ref())
             .filter(|o| o.dialog.as_ref().is_some_and(|d| d.matches(&req)));
-        let owner = match (caller, callee) {
-            (Some(_), _) => Some((call_id.to_owned(), "caller")),
-            (None, Some(_)) => self
-                .outbound_ids
-                .get(call_id)
-                .map(|o| (o.clone(), "callee")),
-            (None, None) => None,
-        };
         let found = match (caller, callee) {
             (Some(c), _) => Some((
+                c.id.clone(),
+                "caller",
                 c.span.clone(),
                 c.leg().clone(),
                 c.codec,
                 c.dialog.local_contact.clone(),
+                Some(c.answer.clone()),
             )),
-            (None, Some(o)) => Some((
-                tracing::Span::current(),
-                o.leg.clone(),
-                o.offer.codec,
-                o.dialog
-                    .as_ref()
-                    .map(|d| d.local_contact.clone())
-                    .unwrap_or_default(),
-            )),
+            (None, Some(o)) => self.outbound_ids.get(call_id).map(|owner| {
+                (
+                    owner.clone(),
+                    "callee",
+                    tracing::Span::current(),
+                    o.leg.clone(),
+                    o.offer.codec,
+                    o.dialog
+                        .as_ref()
+                        .map(|d| d.local_contact.clone())
+                        .unwrap_or_default(),
+                    None,
+                )
+            }),
             (None, None) => None,
         };
-        let (Some((span, leg, codec, contact)), Some((owner, party))) = (found, owner) else {
+        let Some((owner, party, span, leg, codec, contact, our_sdp)) = found else {
             return self.reject(tx, &req, 481, "Call/Transaction Does Not Exist");
+        };
+        let is_invite = req.method == Method::Invite;
+        let from_caller = party == "caller";
+        if from_caller {
+            let glare = self
+                .calls
+                .get(&owner)
+                .is_some_and(|c| is_invite && c.refresh_in_flight == Some(Method::Invite));
+            if glare {
+                return self.reject(tx, &req, 491, "Request Pending");
+            }
+        }
+        let session = if from_caller {
+            match session_timer::negotiate(&req, &self.config.session_timers()) {
+                Negotiation::TooSmall { min_se } => return self.reject_too_small(tx, &req, min_se),
+                Negotiation::Off => None,
+                Negotiation::On(agreed) => Some(agreed),
+            }
+        } else {
+            None
         };
         let rtp_ip = self.config.server.listen_ip;
         let port = leg.local_addr().port();
-        let answer = parse_offer(&req).ok().and_then(|offer| {
-            sdp::answer_audio(&offer, &[codec], rtp_ip, port, super::sdp_session_id()).ok()
-        });
-        let Some((answer, negotiated)) = answer else {
-            return self.reject(tx, &req, 488, "Not Acceptable Here");
+        let answer = if req.body.is_empty() {
+            None
+        } else {
+            let answered = parse_offer(&req).ok().and_then(|offer| {
+                sdp::answer_audio(&offer, &[codec], rtp_ip, port, super::sdp_session_id()).ok()
+            });
+            match answered {
+                Some(answered) => Some(answered),
+                None => return self.reject(tx, &req, 488, "Not Acceptable Here"),
+            }
         };
-        span.in_scope(|| info!(remote_rtp = %negotiated.remote_rtp, "re-INVITE accepted"));
-        leg.set_remote(negotiated.remote_rtp);
-        let sending = sends(negotiated.direction);
-        if leg.sending() != sending {
-            leg.set_sending(sending);
-            span.in_scope(|| info!(on_hold = !sending, party, "hold changed"));
-            let event = HoldChanged {
-                on_hold: !sending,
-                party: party.into(),
-            };
-            self.bus.publish(&owner, call_event::Event::Hold(event));
+        let mut ok = Response::for_request(&req, 200, "OK");
+        match &answer {
+            Some((answer, negotiated)) => {
+                span.in_scope(|| info!(method = %req.method, remote_rtp = %negotiated.remote_rtp, "offer in dialog accepted"));
+                leg.set_remote(negotiated.remote_rtp);
+                let sending = sends(negotiated.direction);
+                if leg.sending() != sending {
+                    leg.set_sending(sending);
+                    span.in_scope(|| info!(on_hold = !sending, party, "hold changed"));
+                    let event = HoldChanged {
+                        on_hold: !sending,
+                        party: party.into(),
+                    };
+                    self.bus.publish(&owner, call_event::Event::Hold(event));
+                }
+                ok = ok_with_sdp(ok, answer, &contact);
+            }
+            // A re-INVITE without an offer gets ours (RFC 3261 §14.2).
+            None if is_invite => match &our_sdp {
+                Some(sdp) => ok = ok_with_sdp(ok, sdp, &contact),
+                None => return self.reject(tx, &req, 488, "Not Acceptable Here"),
+            },
+            None => {
+                ok.headers.set("Contact", format!("<{contact}>"));
+                ok.headers.set("Allow", super::ALLOW);
+                ok.headers.set("Supported", super::SUPPORTED);
+            }
         }
-        let ok = ok_with_sdp(Response::for_request(&req, 200, "OK"), &answer, &contact);
+        if from_caller {
+            if let Some(agreed) = session {
+                agreed.add_to_response(&mut ok);
+            }
+            if let Some(call) = self.calls.get_mut(&owner) {
+                call.session =
+                    session.map(|a| SessionTimer::new(Instant::now(), a.interval, a.we_refresh()));
+                if !req.body.is_empty() || session.is_some() {
+                    span.in_scope(|| info!(method = %req.method, session_expires = session.map(|a| a.interval), "session refreshed"));
+                }
+            }
+            self.schedule_call_timers(&owner);
+        }
         self.respond(tx, ok);
     }
 
@@ -337,8 +444,8 @@ pub(super) fn ok_with_sdp(
     contact: &str,
 ) -> Response {
     ok.headers.set("Contact", format!("<{contact}>"));
-    ok.headers
-        .set("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+    ok.headers.set("Allow", super::ALLOW);
+    ok.headers.set("Supported", super::SUPPORTED);
     ok.headers.set("Content-Type", "application/sdp");
     ok.body = answer.to_string().into_bytes().into();
     ok

@@ -15,8 +15,10 @@
 //! The modules follow a call's life: `identity` says where we are on each
 //! transport (Via, Contact) and where in-dialog requests go, `auth` decides
 //! who may call (trusted networks, digest), `invite` answers the caller (or rings it while
-//! `outbound` calls the bridge target as a UAC), `call` is the state of one
-//! call, and `teardown` ends calls from either side.
+//! `outbound` calls the bridge target as a UAC), `reliable` handles PRACKs
+//! both ways (RFC 3262), `session` runs each call's own timers (session
+//! refresh and expiry, RFC 4028; 100rel retransmissions), `call` is the
+//! state of one call, and `teardown` ends calls from either side.
 
 mod auth;
 mod call;
@@ -25,6 +27,8 @@ mod dtmf;
 mod identity;
 mod invite;
 mod outbound;
+mod reliable;
+mod session;
 mod teardown;
 mod trunks;
 
@@ -42,13 +46,21 @@ use sip_stack::transport::tls::{self, TlsIdentity};
 use sip_stack::transport::{
     Peer, Received, SendError, SipTransports, StreamConfig, TransportConfig, TransportKind,
 };
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
+
+/// The methods we take, in Allow of our answers and requests.
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK";
+
+/// The extensions we support (RFC 3262 reliable provisionals, RFC 4028
+/// session timers), in Supported.
+const SUPPORTED: &str = "100rel, timer";
 
 /// Seconds between QualityReport events for each answered call.
 const QUALITY_REPORT_SECS: u64 = 5;
@@ -122,6 +134,10 @@ enum ClientPurpose {
     Cancel,
     /// An OPTIONS ping to the trunk at this index.
     TrunkPing(usize),
+    /// Our session refresh (UPDATE or re-INVITE) to the caller.
+    SessionRefresh,
+    /// Our PRACK for the callee's reliable provisional.
+    Prack,
 }
 
 /// Reports from helper tasks back into the loop.
@@ -296,6 +312,10 @@ pub struct Signalling {
     gatekeeper: auth::Gatekeeper,
     conferences: conference::Conferences,
     trunks: trunks::TrunkMonitor,
+    /// When calls' own timers (session refresh/expiry, 100rel
+    /// retransmissions) are due. Entries are hints: a popped one is
+    /// checked against the call, so stale entries cost one lookup.
+    call_timers: BinaryHeap<Reverse<(Instant, String)>>,
 }
 
 impl Signalling {
@@ -347,6 +367,7 @@ impl Signalling {
             ),
             trunks: trunks::TrunkMonitor::new(&config.trunks),
             conferences: Default::default(),
+            call_timers: BinaryHeap::new(),
         };
         Ok((this, SignallingHandle { commands }, command_rx))
     }
@@ -365,9 +386,11 @@ impl Signalling {
             if self.shutdown_complete() {
                 return;
             }
-            let wake = self
-                .endpoint
-                .poll_timeout()
+            let call_timer = self.call_timers.peek().map(|Reverse((at, _))| *at);
+            let wake = [self.endpoint.poll_timeout(), call_timer]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
@@ -376,7 +399,11 @@ impl Signalling {
                     Ok(Received::ConnectFailed { dest }) => self.endpoint.handle_transport_error(dest),
                     Err(e) => warn!(error = %e, "SIP socket receive failed"),
                 },
-                _ = tokio::time::sleep_until(wake) => self.endpoint.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(wake) => {
+                    let now = Instant::now();
+                    self.endpoint.handle_timeout(now);
+                    self.fire_call_timers(now);
+                }
                 Some(cmd) = commands.recv() => self.on_command(cmd),
                 Some(internal) = self.internal_rx.recv() => self.on_internal(internal),
                 _ = metrics_tick.tick() => self.sample_metrics(),
@@ -481,7 +508,8 @@ impl Signalling {
         let in_dialog = req.to_tag().is_some();
         match (&req.method, in_dialog) {
             (Method::Invite, false) => self.on_new_invite(tx, req, source),
-            (Method::Invite, true) => self.on_reinvite(tx, req),
+            (Method::Invite | Method::Update, true) => self.on_reinvite(tx, req),
+            (Method::Prack, true) => self.on_prack(tx, req),
             (Method::Bye, _) => self.on_bye(tx, req),
             (Method::Options, _) => {
                 let mut ok = Response::for_request(&req, 200, "OK");
@@ -617,7 +645,13 @@ impl Signalling {
                     // Our outbound INVITE transaction may linger (RFC 6026);
                     // BYEs stay tracked so shutdown waits for their answers.
                     self.client_txs.retain(|_, (id, why)| {
-                        id != &call_id || *why != ClientPurpose::OutboundInvite
+                        id != &call_id
+                            || !matches!(
+                                why,
+                                ClientPurpose::OutboundInvite
+                                    | ClientPurpose::SessionRefresh
+                                    | ClientPurpose::Prack
+                            )
                     });
                     call.finish(report.map(|r| *r), &self.bus);
                     metrics::gauge!("switchboard_active_calls").set(self.calls.len() as f64);
@@ -633,8 +667,8 @@ impl Signalling {
     }
 
     fn add_capabilities(&self, resp: &mut Response) {
-        resp.headers
-            .set("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+        resp.headers.set("Allow", ALLOW);
+        resp.headers.set("Supported", SUPPORTED);
         resp.headers.set("Accept", "application/sdp");
     }
 

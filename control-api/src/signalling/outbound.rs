@@ -8,7 +8,6 @@
 
 use super::call::{EndReason, Outbound};
 use super::{ClientPurpose, Signalling};
-use crate::proto::call_event;
 use media_core::{Codec, LegHandle, LegSpec, Prompt};
 use sip_stack::auth::{authorize_request, UserCredentials};
 use sip_stack::dialog::Dialog;
@@ -87,7 +86,9 @@ impl Signalling {
         h.push("Call-ID", outbound_call_id.clone());
         h.push("CSeq", "1 INVITE");
         h.push("Contact", format!("<{contact}>"));
-        h.push("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+        h.push("Allow", super::ALLOW);
+        // 100rel only: with `timer` the callee could make us its refresher.
+        h.push("Supported", "100rel");
         h.push("Content-Type", "application/sdp");
         invite.body = sdp.to_string().into_bytes().into();
 
@@ -115,6 +116,8 @@ impl Signalling {
             dialog: None,
             ack: None,
             auth_attempts: 0,
+            reliable: Default::default(),
+            early_dialog: None,
         })
     }
 
@@ -124,6 +127,10 @@ impl Signalling {
             Some((call_id, ClientPurpose::OutboundInvite)) => {
                 let call_id = call_id.clone();
                 self.on_outbound_response(&call_id, tx, response);
+            }
+            Some((call_id, ClientPurpose::SessionRefresh)) => {
+                let call_id = call_id.clone();
+                self.on_refresh_response(tx, &call_id, response);
             }
             Some((_, ClientPurpose::TrunkPing(i))) => {
                 let i = *i;
@@ -136,7 +143,7 @@ impl Signalling {
 
     fn on_outbound_response(&mut self, call_id: &str, tx: ClientTxId, response: Response) {
         match response.status {
-            100..=199 => {}
+            100..=199 => self.on_outbound_provisional(call_id, &response),
             200..=299 => self.on_outbound_answered(call_id, response),
             401 | 407 if self.retry_with_credentials(call_id, tx, &response) => {}
             status => {
@@ -233,6 +240,10 @@ impl Signalling {
             .to_bytes();
         self.endpoint.send_stateless(dest, ack.clone());
         out.ack = Some((ack, dest));
+        // Our PRACKs in the early dialog used CSeq numbers after the INVITE's.
+        if let Some(early) = out.early_dialog.take() {
+            dialog.local_cseq = dialog.local_cseq.max(early.local_cseq);
+        }
         out.dialog = Some(dialog);
 
         let media =
@@ -261,20 +272,9 @@ impl Signalling {
                 EndReason::MediaFailed,
             );
         }
-        let mut ok = Response::for_request(&call.invite, 200, "OK");
-        ok.set_to_tag(&call.dialog.local_tag);
-        let answer = call.answer.clone();
-        let answered_event = call.answered_event.clone();
-        call.mark_answered();
-        let invite_tx = call.invite_tx;
         info!("bridged: answering the caller");
         drop(_entered);
-        let contact = call.dialog.local_contact.clone();
-        let ok = super::invite::ok_with_sdp(ok, &answer, &contact);
-        self.respond(invite_tx, ok);
-        self.bus
-            .publish(call_id, call_event::Event::Answered(answered_event));
-        metrics::counter!("switchboard_calls_answered_total").increment(1);
+        self.answer_caller(call_id);
     }
 
     /// BYE to a callee whose 2xx we just ACKed but no longer want.
@@ -306,7 +306,7 @@ impl Signalling {
         self.fail_call(call_id, status, reason, EndReason::OutboundFailed);
     }
 
-    fn fail_call(&mut self, call_id: &str, status: u16, reason: &str, why: EndReason) {
+    pub(super) fn fail_call(&mut self, call_id: &str, status: u16, reason: &str, why: EndReason) {
         let Some(call) = self.calls.get(call_id) else {
             return;
         };

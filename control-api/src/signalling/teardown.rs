@@ -75,6 +75,7 @@ impl Signalling {
                     warn!(call_id = %call_id, "bridged-to party never answered");
                     self.fail_outbound(&call_id, 408, "Request Timeout");
                 }
+                Some((call_id, ClientPurpose::SessionRefresh)) => self.on_refresh_timeout(&call_id),
                 Some((call_id, why)) => warn!(call_id = %call_id, ?why, "no answer to our request"),
                 None => {}
             },
