@@ -7,7 +7,8 @@ use crate::proto::{
     call_event, CallEvent, ConferenceRole, EventsLagged, HangupRequest, HangupResponse,
     JoinConferenceRequest, JoinConferenceResponse, LeaveConferenceRequest, LeaveConferenceResponse,
     ListCallsRequest, ListCallsResponse, RecordingRequest, RecordingResponse, SendDtmfRequest,
-    SendDtmfResponse, SetMuteRequest, SetMuteResponse, SubscribeEventsRequest,
+    SendDtmfResponse, SetMuteRequest, SetMuteResponse, SubscribeEventsRequest, TransferRequest,
+    TransferResponse,
 };
 use crate::signalling::{CallNotFound, ControlError, JoinRequest, SignallingHandle};
 use std::net::SocketAddr;
@@ -133,6 +134,18 @@ impl CallControl for CallControlService {
             .await
             .map_err(status)?;
         Ok(Response::new(SendDtmfResponse {}))
+    }
+
+    async fn transfer(
+        &self,
+        request: Request<TransferRequest>,
+    ) -> Result<Response<TransferResponse>, Status> {
+        let r = request.into_inner();
+        self.signalling
+            .transfer(&r.call_id, r.target)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(TransferResponse {}))
     }
 }
 

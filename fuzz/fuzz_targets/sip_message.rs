@@ -2,7 +2,8 @@
 //! parses serializes to something that parses again with the same start
 //! line, Call-ID and body; every error can be asked for its stateless reply.
 //! The header readers of the dialog extensions (Session-Expires, Min-SE,
-//! RSeq, RAck: RFC 4028 and 3262) run on whatever parsed, and must not panic.
+//! RSeq, RAck, Refer-To: RFC 4028, 3262 and 3515) run on whatever parsed,
+//! and must not panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,6 +22,10 @@ fn dialog_extensions(msg: &SipMessage) {
             }
             let mut uas = UasReliable::new(1, Duration::from_millis(500));
             let _ = uas.on_prack(req);
+            if let Some(refer_to) = req.headers.get("Refer-To") {
+                let uri = sip_stack::message::name_addr_uri(refer_to).unwrap_or(refer_to);
+                let _ = sip_stack::dialog::request_target(uri);
+            }
         }
         SipMessage::Response(resp) => {
             let _ = session_timer::from_response(resp);

@@ -107,6 +107,21 @@ pub fn best_alignment(signal: &[i16], reference: &[i16], max_lag: usize) -> (usi
     best
 }
 
+/// Where `reference` starts in a long `signal` (anywhere in it) and the
+/// correlation there: a coarse search at a quarter of the rate, refined at
+/// full rate. For audio that starts at an unknown time, e.g. after a transfer.
+pub fn locate(signal: &[i16], reference: &[i16]) -> (usize, f64) {
+    let quarter = |s: &[i16]| decimate_by_2(&decimate_by_2(s, 0), 0);
+    let (coarse_signal, coarse_reference) = (quarter(signal), quarter(reference));
+    let span = coarse_signal
+        .len()
+        .saturating_sub(coarse_reference.len() / 2);
+    let (coarse, _) = best_alignment(&coarse_signal, &coarse_reference, span.max(1));
+    let from = (coarse * 4).saturating_sub(16);
+    let (fine, corr) = best_alignment(&signal[from..], reference, 32);
+    (from + fine, corr)
+}
+
 /// Checks that every voiced window of `reference` sits at `lag` in `signal`:
 /// audio arrived complete and in order, not just similar on the whole.
 pub fn assert_windows_aligned(

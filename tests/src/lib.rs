@@ -167,6 +167,7 @@ pub fn event_kinds(events: &[control_api::proto::CallEvent]) -> Vec<&'static str
             Some(Event::MuteChanged(_)) => "mute_changed",
             Some(Event::Dtmf(_)) => "dtmf",
             Some(Event::Hold(_)) => "hold",
+            Some(Event::Transferred(_)) => "transferred",
             None => "none",
         })
         .collect()

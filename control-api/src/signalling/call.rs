@@ -33,6 +33,8 @@ pub enum EndReason {
     SessionExpired,
     /// Our reliable provisional was never PRACKed (RFC 3262 §3).
     PrackTimeout,
+    /// The transferor hung up and the transfer target never answered.
+    TransferFailed,
 }
 
 impl EndReason {
@@ -48,6 +50,7 @@ impl EndReason {
             EndReason::Cancelled => "cancelled",
             EndReason::SessionExpired => "session_expired",
             EndReason::PrackTimeout => "prack_timeout",
+            EndReason::TransferFailed => "transfer_failed",
         }
     }
 }
@@ -82,6 +85,9 @@ pub struct Call {
     pub answered_event: CallAnswered,
     /// The caller's codec; bridges are transparent, so it is the callee's too.
     pub codec: AudioCodec,
+    /// The caller's codec, payload types and ptime: what any party we call
+    /// for this call is offered (bridges relay packets unchanged).
+    pub caller_media: AudioOffer,
     pub outbound: Option<Outbound>,
     /// The caller's dialog keep-alive (RFC 4028), once answered.
     pub session: Option<SessionTimer>,
@@ -94,6 +100,8 @@ pub struct Call {
     pub refresh_in_flight: Option<Method>,
     /// The ACK for the 2xx to our refresh re-INVITE, resent if the 2xx is.
     pub refresh_ack: Option<(Vec<u8>, Peer)>,
+    /// A blind transfer under way (REFER or the Transfer RPC).
+    pub transfer: Option<super::transfer::Transfer>,
     /// Our reliable provisionals to the caller (it required 100rel).
     pub reliable: Option<UasReliable>,
     /// The 200 is ready but waits for the PRACK of our reliable 18x.
@@ -140,6 +148,7 @@ pub struct NewCall {
     pub answer: SessionDescription,
     pub answered_event: CallAnswered,
     pub codec: AudioCodec,
+    pub caller_media: AudioOffer,
     pub outbound: Option<Outbound>,
     pub session_agreed: Option<Agreed>,
     pub reliable: Option<UasReliable>,
@@ -167,6 +176,7 @@ impl Call {
             answer: new.answer,
             answered_event: new.answered_event,
             codec: new.codec,
+            caller_media: new.caller_media,
             outbound: new.outbound,
             session: None,
             session_agreed: new.session_agreed,
@@ -175,6 +185,7 @@ impl Call {
             refresh_ack: None,
             reliable: new.reliable,
             answer_waits_for_prack: false,
+            transfer: None,
             from: new.from,
             to: new.to,
             leg: new.leg,
@@ -233,6 +244,7 @@ impl Call {
             .in_scope(|| info!(reason = reason.as_str(), "call ending"));
         let mut receipts = vec![self.leg.stop()];
         receipts.extend(self.outbound.as_ref().map(|o| o.leg.stop()));
+        receipts.extend(self.transfer.as_ref().map(|t| t.target.leg.stop()));
         Some(receipts)
     }
 

@@ -72,6 +72,12 @@ impl Signalling {
             return self.reject(tx, &req, 488, "Not Acceptable Here");
         };
 
+        let caller_media = sdp::AudioOffer {
+            codec: negotiated.codec,
+            payload_type: negotiated.payload_type,
+            telephone_event_pt: negotiated.telephone_event_pt,
+            ptime_ms: negotiated.ptime_ms,
+        };
         let bridge_to = self.config.routing.bridge_target();
         let mut spec = LegSpec::new(call_id.clone(), codec);
         spec.payload_type = negotiated.payload_type;
@@ -123,7 +129,7 @@ impl Signalling {
         };
         let outbound = match bridge_to {
             Some(target) => {
-                match self.start_outbound(&call_id, &req, &leg, &negotiated, codec, target) {
+                match self.start_outbound(&call_id, &req, &leg, caller_media, codec, target) {
                     Ok(out) => Some(out),
                     Err((status, reason)) => {
                         leg.stop();
@@ -173,6 +179,7 @@ impl Signalling {
             answer,
             answered_event,
             codec: negotiated.codec,
+            caller_media,
             outbound,
             session_agreed,
             reliable,
@@ -355,7 +362,7 @@ impl Signalling {
         self.respond(tx, ok);
     }
 
-    fn reject(&mut self, tx: ServerTxId, req: &Request, status: u16, reason: &str) {
+    pub(super) fn reject(&mut self, tx: ServerTxId, req: &Request, status: u16, reason: &str) {
         let mut resp = Response::for_request(req, status, reason);
         resp.set_to_tag(&generate_tag());
         self.respond(tx, resp);
@@ -468,7 +475,7 @@ fn sends(direction: Direction) -> bool {
     matches!(direction, Direction::SendRecv | Direction::SendOnly)
 }
 
-fn media_codec(codec: AudioCodec) -> Option<Codec> {
+pub(super) fn media_codec(codec: AudioCodec) -> Option<Codec> {
     match codec {
         AudioCodec::Pcmu => Some(Codec::Pcmu),
         AudioCodec::Pcma => Some(Codec::Pcma),

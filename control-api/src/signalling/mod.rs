@@ -30,6 +30,7 @@ mod outbound;
 mod reliable;
 mod session;
 mod teardown;
+mod transfer;
 mod trunks;
 
 use crate::config::Config;
@@ -56,7 +57,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 /// The methods we take, in Allow of our answers and requests.
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK";
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY";
 
 /// The extensions we support (RFC 3262 reliable provisionals, RFC 4028
 /// session timers), in Supported.
@@ -102,6 +103,11 @@ pub enum Command {
         duration_ms: u32,
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
+    Transfer {
+        call_id: String,
+        target: String,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
     /// End every call with BYE, finish their recordings, then stop.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -138,6 +144,10 @@ enum ClientPurpose {
     SessionRefresh,
     /// Our PRACK for the callee's reliable provisional.
     Prack,
+    /// Our INVITE to a transfer target.
+    TransferInvite,
+    /// Our NOTIFY of a transfer's progress to the party that sent REFER.
+    Notify,
 }
 
 /// Reports from helper tasks back into the loop.
@@ -243,6 +253,16 @@ impl SignallingHandle {
             call_id,
             digits,
             duration_ms,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn transfer(&self, call_id: &str, target: String) -> Result<(), ControlError> {
+        let call_id = call_id.to_owned();
+        self.ask(|reply| Command::Transfer {
+            call_id,
+            target,
             reply,
         })
         .await
@@ -510,6 +530,7 @@ impl Signalling {
             (Method::Invite, false) => self.on_new_invite(tx, req, source),
             (Method::Invite | Method::Update, true) => self.on_reinvite(tx, req),
             (Method::Prack, true) => self.on_prack(tx, req),
+            (Method::Refer, true) => self.on_refer(tx, req),
             (Method::Bye, _) => self.on_bye(tx, req),
             (Method::Options, _) => {
                 let mut ok = Response::for_request(&req, 200, "OK");
@@ -609,6 +630,13 @@ impl Signalling {
             } => {
                 let _ = reply.send(self.send_dtmf(&call_id, &digits, duration_ms));
             }
+            Command::Transfer {
+                call_id,
+                target,
+                reply,
+            } => {
+                let _ = reply.send(self.transfer_by_control(&call_id, &target));
+            }
             Command::ListCalls { reply } => {
                 let _ = reply.send(self.calls.values().map(Call::info).collect());
             }
@@ -649,6 +677,7 @@ impl Signalling {
                             || !matches!(
                                 why,
                                 ClientPurpose::OutboundInvite
+                                    | ClientPurpose::TransferInvite
                                     | ClientPurpose::SessionRefresh
                                     | ClientPurpose::Prack
                             )

@@ -20,16 +20,51 @@ use sip_stack::transport::{Peer, TransportKind};
 use tracing::{info, warn};
 
 impl Signalling {
-    /// Opens the outbound leg and sends its INVITE. Err: what to answer the caller.
+    /// Opens the outbound leg and sends its INVITE to `routing.bridge_to`,
+    /// for the caller's Request-URI user. Err: what to answer the caller.
     pub(super) fn start_outbound(
         &mut self,
         call_id: &str,
         caller_invite: &Request,
         caller_leg: &LegHandle,
-        negotiated: &NegotiatedAudio,
+        offer: AudioOffer,
         codec: Codec,
         target: Peer,
     ) -> Result<Outbound, (u16, &'static str)> {
+        let user = uri_user(&caller_invite.uri).unwrap_or("switchboard");
+        let sips = super::identity::is_sips(self.config.routing.bridge_to.trim());
+        let uri = target_uri(user, target, sips);
+        let party = PartyInvite {
+            call_id,
+            caller_invite,
+            caller_leg,
+            offer,
+            codec,
+            target,
+            uri,
+            purpose: ClientPurpose::OutboundInvite,
+            referred_by: None,
+        };
+        self.invite_party(party)
+    }
+
+    /// Opens a leg for a party the engine calls (the bridge target, or a
+    /// transfer target) and sends it an INVITE offering the caller's codec.
+    pub(super) fn invite_party(
+        &mut self,
+        party: PartyInvite<'_>,
+    ) -> Result<Outbound, (u16, &'static str)> {
+        let PartyInvite {
+            call_id,
+            caller_invite,
+            caller_leg,
+            offer,
+            codec,
+            target,
+            uri: target_uri,
+            purpose,
+            referred_by,
+        } = party;
         let max_forwards = match caller_invite.headers.get("Max-Forwards") {
             Some(v) => v.trim().parse::<u32>().map_err(|_| (400, "Bad Request"))?,
             None => 70,
@@ -38,9 +73,9 @@ impl Signalling {
             return Err((483, "Too Many Hops"));
         }
         let mut spec = LegSpec::new(call_id, codec);
-        spec.payload_type = negotiated.payload_type;
-        spec.ptime_ms = negotiated.ptime_ms;
-        spec.telephone_event_pt = negotiated.telephone_event_pt;
+        spec.payload_type = offer.payload_type;
+        spec.ptime_ms = offer.ptime_ms;
+        spec.telephone_event_pt = offer.telephone_event_pt;
         spec.dtmf = Some(self.dtmf_sink(call_id, "callee"));
         spec.prompt = Prompt::Silence;
         spec.colocate_with = Some(caller_leg.clone());
@@ -48,12 +83,6 @@ impl Signalling {
             warn!(error = %e, "no media leg for the outbound side");
             (503, "Service Unavailable")
         })?;
-        let offer = AudioOffer {
-            codec: negotiated.codec,
-            payload_type: negotiated.payload_type,
-            telephone_event_pt: negotiated.telephone_event_pt,
-            ptime_ms: negotiated.ptime_ms,
-        };
         let rtp_ip = self.config.server.listen_ip;
         let sdp = sdp::offer_audio(
             &offer,
@@ -62,15 +91,13 @@ impl Signalling {
             super::sdp_session_id(),
         );
 
-        let user = uri_user(&caller_invite.uri).unwrap_or("switchboard");
         let from_user = caller_invite
             .headers
             .get("From")
             .and_then(name_addr_uri)
             .and_then(uri_user)
             .unwrap_or("switchboard");
-        let sips = super::identity::is_sips(self.config.routing.bridge_to.trim());
-        let target_uri = target_uri(user, target, sips);
+        let sips = super::identity::is_sips(&target_uri);
         let outbound_call_id = generate_call_id(self.me.host());
         let mut invite = Request::new(Method::Invite, target_uri.clone());
         let h = &mut invite.headers;
@@ -89,6 +116,9 @@ impl Signalling {
         h.push("Allow", super::ALLOW);
         // 100rel only: with `timer` the callee could make us its refresher.
         h.push("Supported", "100rel");
+        if let Some(by) = referred_by {
+            h.push("Referred-By", by);
+        }
         h.push("Content-Type", "application/sdp");
         invite.body = sdp.to_string().into_bytes().into();
 
@@ -97,14 +127,12 @@ impl Signalling {
             target,
             self.me.tcp_port(),
         );
-        info!(target = %dest, outbound_call_id = %outbound_call_id, "bridging: INVITE to the target");
+        info!(target = %dest, outbound_call_id = %outbound_call_id, ?purpose, "INVITE to a party");
         let invite_tx = self
             .endpoint
             .send_request(std::time::Instant::now(), invite.clone(), dest);
-        self.client_txs.insert(
-            invite_tx,
-            (call_id.to_owned(), ClientPurpose::OutboundInvite),
-        );
+        self.client_txs
+            .insert(invite_tx, (call_id.to_owned(), purpose));
         self.outbound_ids
             .insert(outbound_call_id.clone(), call_id.to_owned());
         Ok(Outbound {
@@ -128,6 +156,10 @@ impl Signalling {
                 let call_id = call_id.clone();
                 self.on_outbound_response(&call_id, tx, response);
             }
+            Some((call_id, ClientPurpose::TransferInvite)) => {
+                let call_id = call_id.clone();
+                self.on_transfer_response(&call_id, tx, response);
+            }
             Some((call_id, ClientPurpose::SessionRefresh)) => {
                 let call_id = call_id.clone();
                 self.on_refresh_response(tx, &call_id, response);
@@ -143,7 +175,7 @@ impl Signalling {
 
     fn on_outbound_response(&mut self, call_id: &str, tx: ClientTxId, response: Response) {
         match response.status {
-            100..=199 => self.on_outbound_provisional(call_id, &response),
+            100..=199 => self.on_party_provisional(call_id, &response, false),
             200..=299 => self.on_outbound_answered(call_id, response),
             401 | 407 if self.retry_with_credentials(call_id, tx, &response) => {}
             status => {
@@ -221,33 +253,15 @@ impl Signalling {
         let Some(out) = call.outbound.as_mut() else {
             return;
         };
-        if let Some((ack, dest)) = &out.ack {
-            // A retransmitted 2xx: our ACK was lost (RFC 3261 §13.2.2.4).
-            self.endpoint.send_stateless(*dest, ack.clone());
-            return;
-        }
-        let sips = super::identity::is_sips(&out.invite.uri);
-        let contact = self.me.contact(out.dest.transport, sips);
-        let Some(mut dialog) = Dialog::new_uac(&out.invite, &response, &contact) else {
-            warn!("2xx without the headers a dialog needs; releasing the call");
-            drop(_entered);
-            return self.fail_outbound(call_id, 502, "Bad Gateway");
+        let media = match ack_answer(&self.me, &mut self.endpoint, out, &response) {
+            Answer::Retransmission => return,
+            Answer::NoDialog => {
+                warn!("2xx without the headers a dialog needs; releasing the call");
+                drop(_entered);
+                return self.fail_outbound(call_id, 502, "Bad Gateway");
+            }
+            Answer::Media(media) => media,
         };
-        let dest = super::identity::dialog_target(&dialog.remote_target, out.dest);
-        let sent_by = self.me.sent_by(dest.transport);
-        let ack = dialog
-            .new_request(Method::Ack, dest.transport, &sent_by)
-            .to_bytes();
-        self.endpoint.send_stateless(dest, ack.clone());
-        out.ack = Some((ack, dest));
-        // Our PRACKs in the early dialog used CSeq numbers after the INVITE's.
-        if let Some(early) = out.early_dialog.take() {
-            dialog.local_cseq = dialog.local_cseq.max(early.local_cseq);
-        }
-        out.dialog = Some(dialog);
-
-        let media =
-            parse_sdp(&response.body).and_then(|sdp| sdp::accept_answer(&sdp, &out.offer).ok());
         let bridged = match media {
             Some(n) => {
                 out.leg.set_remote(n.remote_rtp);
@@ -279,26 +293,14 @@ impl Signalling {
 
     /// BYE to a callee whose 2xx we just ACKed but no longer want.
     fn release_answered_outbound(&mut self, call_id: &str) {
-        let Some(out) = self
+        let release = self
             .calls
             .get_mut(call_id)
             .and_then(|c| c.outbound.as_mut())
-        else {
-            return;
-        };
-        let Some(dialog) = out.dialog.as_mut() else {
-            return;
-        };
-        let dest = super::identity::dialog_target(&dialog.remote_target, out.dest);
-        let bye = dialog.new_request(
-            Method::Bye,
-            dest.transport,
-            &self.me.sent_by(dest.transport),
-        );
-        out.dialog = None;
-        let (tx, _) = self.send_originated(bye, dest);
-        self.client_txs
-            .insert(tx, (call_id.to_owned(), ClientPurpose::Bye));
+            .and_then(|out| super::teardown::release_request(&self.me, out));
+        if let Some(release) = release {
+            self.send_release(call_id, release);
+        }
     }
 
     /// The callee refused or never answered: tell the caller, end the call.
@@ -319,13 +321,74 @@ impl Signalling {
     }
 }
 
-fn parse_sdp(body: &[u8]) -> Option<SessionDescription> {
+/// What a party's 2xx to our INVITE turned out to be.
+pub(super) enum Answer {
+    /// Already answered: the ACK went again.
+    Retransmission,
+    /// No dialog can be built from it (no Contact or tag).
+    NoDialog,
+    /// ACKed; its SDP answer, if usable.
+    Media(Option<NegotiatedAudio>),
+}
+
+/// ACKs a party's first 2xx (or re-ACKs a retransmission, RFC 3261
+/// §13.2.2.4), builds its dialog, and reads its SDP answer.
+pub(super) fn ack_answer(
+    me: &super::identity::LocalIdentity,
+    endpoint: &mut sip_stack::transaction::Endpoint,
+    out: &mut Outbound,
+    response: &Response,
+) -> Answer {
+    if let Some((ack, dest)) = &out.ack {
+        endpoint.send_stateless(*dest, ack.clone());
+        return Answer::Retransmission;
+    }
+    let sips = super::identity::is_sips(&out.invite.uri);
+    let contact = me.contact(out.dest.transport, sips);
+    let Some(mut dialog) = Dialog::new_uac(&out.invite, response, &contact) else {
+        return Answer::NoDialog;
+    };
+    let dest = super::identity::dialog_target(&dialog.remote_target, out.dest);
+    let sent_by = me.sent_by(dest.transport);
+    let ack = dialog
+        .new_request(Method::Ack, dest.transport, &sent_by)
+        .to_bytes();
+    endpoint.send_stateless(dest, ack.clone());
+    out.ack = Some((ack, dest));
+    // Our PRACKs in the early dialog used CSeq numbers after the INVITE's.
+    if let Some(early) = out.early_dialog.take() {
+        dialog.local_cseq = dialog.local_cseq.max(early.local_cseq);
+    }
+    out.dialog = Some(dialog);
+    let media = parse_sdp(&response.body).and_then(|sdp| sdp::accept_answer(&sdp, &out.offer).ok());
+    Answer::Media(media)
+}
+
+/// What [`Signalling::invite_party`] needs to call a party.
+pub(super) struct PartyInvite<'a> {
+    pub call_id: &'a str,
+    /// The caller's INVITE: Max-Forwards and the From user come from it.
+    pub caller_invite: &'a Request,
+    /// The new leg goes on the caller leg's worker.
+    pub caller_leg: &'a LegHandle,
+    /// The caller's codec, payload types and ptime: bridges relay unchanged.
+    pub offer: AudioOffer,
+    pub codec: Codec,
+    pub target: Peer,
+    /// Request-URI and To.
+    pub uri: String,
+    pub purpose: ClientPurpose,
+    /// Referred-By for a transfer (RFC 3892).
+    pub referred_by: Option<String>,
+}
+
+pub(super) fn parse_sdp(body: &[u8]) -> Option<SessionDescription> {
     SessionDescription::parse(std::str::from_utf8(body).ok()?).ok()
 }
 
 /// The Request-URI (and To) of the outbound INVITE: the caller's user at
 /// the target, naming the transport for the hops after it.
-fn target_uri(user: &str, target: Peer, sips: bool) -> String {
+pub(super) fn target_uri(user: &str, target: Peer, sips: bool) -> String {
     match target.transport {
         TransportKind::Tls if sips => format!("sips:{user}@{}", target.addr),
         TransportKind::Udp => format!("sip:{user}@{}", target.addr),
@@ -334,7 +397,7 @@ fn target_uri(user: &str, target: Peer, sips: bool) -> String {
 }
 
 /// The user part of a SIP URI: `sip:alice@host` → `alice`.
-fn uri_user(uri: &str) -> Option<&str> {
+pub(super) fn uri_user(uri: &str) -> Option<&str> {
     let rest = uri.split_once(':')?.1;
     let (user, _) = rest.split_once('@')?;
     let user = user.split(';').next()?;

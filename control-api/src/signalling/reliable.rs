@@ -34,14 +34,24 @@ impl Signalling {
         }
     }
 
-    /// A provisional from the callee: a reliable one (Require: 100rel,
-    /// RSeq) gets a PRACK in the early dialog it creates.
-    pub(super) fn on_outbound_provisional(&mut self, call_id: &str, resp: &Response) {
+    /// A provisional from a party we call (the bridged-to party, or the
+    /// transfer target when `transfer_target`): a reliable one (Require:
+    /// 100rel, RSeq) gets a PRACK in the early dialog it creates.
+    pub(super) fn on_party_provisional(
+        &mut self,
+        call_id: &str,
+        resp: &Response,
+        transfer_target: bool,
+    ) {
         let Some(call) = self.calls.get_mut(call_id).filter(|c| !c.is_ending()) else {
             return;
         };
         let span = call.span.clone();
-        let Some(out) = call.outbound.as_mut() else {
+        let out = match transfer_target {
+            true => call.transfer.as_mut().map(|t| &mut t.target),
+            false => call.outbound.as_mut(),
+        };
+        let Some(out) = out else {
             return;
         };
         let Some(rack) = out.reliable.rack_for(resp) else {

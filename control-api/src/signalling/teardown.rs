@@ -1,12 +1,32 @@
 //! Ending calls: BYE in either direction, CANCEL, hang-up commands, timeouts,
 //! and stopping the media once signalling is done with it.
 
-use super::call::EndReason;
+use super::call::{EndReason, Outbound};
+use super::identity::LocalIdentity;
 use super::{ClientPurpose, Internal, Signalling};
 use sip_stack::message::{Method, Request, Response};
 use sip_stack::transaction::{ClientTxId, ServerTxId, TxId};
+use sip_stack::transport::Peer;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
+
+/// A request that releases a party we called, its purpose and destination.
+pub(super) type Release = (Request, ClientPurpose, Peer);
+
+/// The BYE (answered) or CANCEL (still ringing) that releases a party we
+/// called; `None` when it already hung up. Forgets the dialog, so nothing
+/// else is sent to it.
+pub(super) fn release_request(me: &LocalIdentity, out: &mut Outbound) -> Option<Release> {
+    match out.dialog.take() {
+        Some(mut dialog) => {
+            let dest = super::identity::dialog_target(&dialog.remote_target, out.dest);
+            let bye = dialog.new_request(Method::Bye, dest.transport, &me.sent_by(dest.transport));
+            Some((bye, ClientPurpose::Bye, dest))
+        }
+        None if out.ack.is_none() => Some((out.invite.cancel(), ClientPurpose::Cancel, out.dest)),
+        None => None,
+    }
+}
 
 /// How long a media worker gets to stop a leg and finalize its recording.
 const LEG_STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,10 +58,20 @@ impl Signalling {
         match owner.filter(|_| from_callee) {
             Some(owner) => {
                 self.respond(tx, Response::for_request(&req, 200, "OK"));
-                if let Some(out) = self.calls.get_mut(&owner).and_then(|c| c.outbound.as_mut()) {
-                    out.dialog = None; // that dialog is over: nothing more to send it
+                let transferring = match self.calls.get_mut(&owner) {
+                    Some(call) => {
+                        if let Some(out) = call.outbound.as_mut() {
+                            out.dialog = None; // that dialog is over: nothing more to send it
+                        }
+                        call.transfer.is_some()
+                    }
+                    None => false,
+                };
+                // A blind transferor may hang up at once: the caller waits
+                // for the transfer target instead.
+                if !transferring {
+                    self.hang_up_caller(&owner, EndReason::CalleeBye);
                 }
-                self.hang_up_caller(&owner, EndReason::CalleeBye);
             }
             None => {
                 let resp = Response::for_request(&req, 481, "Call/Transaction Does Not Exist");
@@ -76,6 +106,9 @@ impl Signalling {
                     self.fail_outbound(&call_id, 408, "Request Timeout");
                 }
                 Some((call_id, ClientPurpose::SessionRefresh)) => self.on_refresh_timeout(&call_id),
+                Some((call_id, ClientPurpose::TransferInvite)) => {
+                    self.transfer_failed(&call_id, 408, "Request Timeout")
+                }
                 Some((call_id, why)) => warn!(call_id = %call_id, ?why, "no answer to our request"),
                 None => {}
             },
@@ -126,31 +159,30 @@ impl Signalling {
         self.end_call(call_id, reason);
     }
 
-    /// Releases the bridged-to party, if any: BYE once it answered, CANCEL before.
+    /// Releases the bridged-to party, if any, and a transfer target being
+    /// called: BYE once answered, CANCEL before.
     pub(super) fn release_outbound(&mut self, call_id: &str) {
-        let Some(call) = self.calls.get_mut(call_id) else {
+        let Some(call) = self.calls.get_mut(call_id).filter(|c| !c.is_ending()) else {
             return;
         };
-        if call.is_ending() {
-            return;
-        }
         let span = call.span.clone();
-        let Some(out) = call.outbound.as_mut() else {
-            return;
-        };
-        let (request, purpose, dest) = match out.dialog.as_mut() {
-            Some(dialog) => {
-                let dest = super::identity::dialog_target(&dialog.remote_target, out.dest);
-                let sent_by = self.me.sent_by(dest.transport);
-                let bye = dialog.new_request(Method::Bye, dest.transport, &sent_by);
-                (bye, ClientPurpose::Bye, dest)
-            }
-            // A CANCEL goes exactly where its INVITE went (RFC 3261 §9.1).
-            None if out.ack.is_none() => (out.invite.cancel(), ClientPurpose::Cancel, out.dest),
-            None => return, // it already hung up
-        };
-        span.in_scope(|| info!(%dest, method = %request.method, "releasing the bridged-to party"));
+        let mut releases = Vec::with_capacity(2);
+        if let Some(out) = call.outbound.as_mut() {
+            releases.extend(release_request(&self.me, out));
+        }
+        if let Some(transfer) = call.transfer.as_mut() {
+            releases.extend(release_request(&self.me, &mut transfer.target));
+        }
+        for release in releases {
+            span.in_scope(|| info!(dest = %release.2, method = %release.0.method, "releasing a party we called"));
+            self.send_release(call_id, release);
+        }
+    }
+
+    /// Sends a BYE or CANCEL from [`release_request`] and tracks it.
+    pub(super) fn send_release(&mut self, call_id: &str, (request, purpose, dest): Release) {
         let tx = match purpose {
+            // A CANCEL goes exactly where its INVITE went (RFC 3261 §9.1).
             ClientPurpose::Cancel => self.endpoint.send_request(Instant::now(), request, dest),
             _ => self.send_originated(request, dest).0,
         };
