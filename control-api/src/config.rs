@@ -28,6 +28,23 @@ pub struct Config {
     pub http: HttpConfig,
     /// Carriers and PBXs peering with the engine (`[[trunks]]` tables).
     pub trunks: Vec<TrunkConfig>,
+    /// Inbound routes by dialled number (`[[routes]]` tables), first match
+    /// wins; calls no route matches go to `routing.bridge_to`, else the
+    /// engine answers them.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One inbound route: calls to `did` go to `trunks`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The dialled number (Request-URI user): exact (`+15551234567`), a
+    /// prefix ending in `*` (`+1555*`), or `*` for every call.
+    pub did: String,
+    /// `[[trunks]]` names tried in order: trunks that OPTIONS pings found
+    /// down are skipped, and a trunk that fails the call (no answer, 408,
+    /// 5xx) passes it to the next. Empty: the engine answers the call.
+    pub trunks: Vec<String>,
 }
 
 /// One SIP trunk: where it is, whether it is pinged, who may call from it.
@@ -46,6 +63,13 @@ pub struct TrunkConfig {
     /// CIDR networks the trunk calls from: trusted like
     /// `sip.trusted_networks` (no digest challenge).
     pub allowed_sources: Vec<String>,
+    /// Codec preference for calls from this trunk (its `allowed_sources`);
+    /// empty: `sip.codecs`.
+    pub codecs: Vec<String>,
+    /// Digest credentials for this trunk's challenges when the engine
+    /// calls it (401/407).
+    pub username: String,
+    pub password: String,
 }
 
 /// Failed OPTIONS pings in a row that mark a trunk down.
@@ -58,6 +82,9 @@ impl Default for TrunkConfig {
             address: String::new(),
             options_interval_secs: 30,
             allowed_sources: Vec::new(),
+            codecs: Vec::new(),
+            username: String::new(),
+            password: String::new(),
         }
     }
 }
@@ -373,6 +400,24 @@ impl Config {
             )));
         }
         let mut names = std::collections::HashSet::new();
+        for r in &self.routes {
+            if !crate::routing::valid_did(&r.did) {
+                return Err(ConfigError::Invalid(format!(
+                    "route did {:?}: an exact number, a prefix ending in '*', or '*'",
+                    r.did
+                )));
+            }
+            if let Some(bad) = r
+                .trunks
+                .iter()
+                .find(|name| !self.trunks.iter().any(|t| &t.name == *name))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "route {}: no [[trunks]] entry named {bad:?}",
+                    r.did
+                )));
+            }
+        }
         for t in &self.trunks {
             if t.name.is_empty() || !names.insert(t.name.as_str()) {
                 return invalid("every [[trunks]] needs a unique, non-empty name");
@@ -390,6 +435,16 @@ impl Config {
             {
                 return Err(ConfigError::Invalid(format!(
                     "trunk {}: allowed_sources {bad:?} is not a CIDR network",
+                    t.name
+                )));
+            }
+            if let Some(bad) = t
+                .codecs
+                .iter()
+                .find(|c| !SUPPORTED_CODECS.contains(&c.to_ascii_uppercase().as_str()))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "trunk {}: codec {bad:?} is not one of {SUPPORTED_CODECS:?}",
                     t.name
                 )));
             }
@@ -612,9 +667,28 @@ mod tests {
             vec![trunk("c", "192.0.2.1", &[])],
             vec![trunk("e", "sip:pbx.example", &[])],
             vec![trunk("d", "192.0.2.1:5060", &["192.0.2.0"])],
+            vec![TrunkConfig {
+                codecs: vec!["G729".into()],
+                ..trunk("f", "192.0.2.1:5060", &[])
+            }],
         ] {
             c.trunks = bad;
             assert!(c.validate().is_err(), "{:?}", c.trunks);
+        }
+        c.trunks = vec![trunk("a", "192.0.2.1:5060", &[])];
+        let route = |did: &str, trunks: &[&str]| RouteConfig {
+            did: did.into(),
+            trunks: trunks.iter().map(|t| t.to_string()).collect(),
+        };
+        c.routes = vec![route("+1555*", &["a"]), route("ivr", &[])];
+        assert!(c.validate().is_ok());
+        for bad in [
+            route("1*5", &["a"]),
+            route("", &[]),
+            route("100", &["nope"]),
+        ] {
+            c.routes = vec![bad];
+            assert!(c.validate().is_err(), "{:?}", c.routes);
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod proto;
+pub mod routing;
 pub mod signalling;
 pub mod telemetry;
 

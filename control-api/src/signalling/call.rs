@@ -135,6 +135,10 @@ pub struct Outbound {
     pub reliable: UacReliable,
     /// The early dialog a reliable 18x created; its PRACKs used its CSeqs.
     pub early_dialog: Option<Dialog>,
+    /// The `[[trunks]]` entry called, if the destination is one.
+    pub trunk: Option<String>,
+    /// The route's other destinations, tried in order if this one fails.
+    pub fallbacks: Vec<crate::routing::Destination>,
 }
 
 pub struct NewCall {

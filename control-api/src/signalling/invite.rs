@@ -57,7 +57,21 @@ impl Signalling {
             let t1 = Duration::from_millis(self.config.sip.timer_t1_ms);
             UasReliable::new(req.cseq().map_or(1, |(n, _)| n), t1)
         });
-        let codecs = self.codec_preference();
+        // Where the call goes: [[routes]] by DID, then routing.bridge_to.
+        let mut destinations = match self.route_for(&req) {
+            Ok(destinations) => destinations.into_iter(),
+            Err(()) => {
+                metrics::counter!("switchboard_calls_rejected_total", "reason" => "no_trunk")
+                    .increment(1);
+                warn!("every trunk of the route is down: 503");
+                let mut resp = Response::for_request(&req, 503, "Service Unavailable");
+                resp.set_to_tag(&generate_tag());
+                resp.headers.set("Retry-After", "30");
+                return self.respond(tx, resp);
+            }
+        };
+        let bridge_to = destinations.next();
+        let codecs = self.codec_preference(source.addr.ip());
         let rtp_ip = self.config.server.listen_ip;
         let session_id = super::sdp_session_id();
         // Negotiate first (the codec decides the leg), then answer with the leg's port.
@@ -78,7 +92,6 @@ impl Signalling {
             telephone_event_pt: negotiated.telephone_event_pt,
             ptime_ms: negotiated.ptime_ms,
         };
-        let bridge_to = self.config.routing.bridge_target();
         let mut spec = LegSpec::new(call_id.clone(), codec);
         spec.payload_type = negotiated.payload_type;
         spec.ptime_ms = negotiated.ptime_ms;
@@ -128,8 +141,12 @@ impl Signalling {
             return self.reject(tx, &req, 400, "Bad Request");
         };
         let outbound = match bridge_to {
-            Some(target) => {
-                match self.start_outbound(&call_id, &req, &leg, caller_media, codec, target) {
+            Some(first) => {
+                let party = super::outbound::Bridging {
+                    destination: first,
+                    fallbacks: destinations.collect(),
+                };
+                match self.start_outbound(&call_id, &req, &leg, caller_media, codec, party) {
                     Ok(out) => Some(out),
                     Err((status, reason)) => {
                         leg.stop();
@@ -368,10 +385,24 @@ impl Signalling {
         self.respond(tx, resp);
     }
 
-    fn codec_preference(&self) -> Vec<AudioCodec> {
-        self.config
-            .sip
-            .codecs
+    /// Our codec order for a caller: its trunk's `codecs` when the source
+    /// is one of a trunk's `allowed_sources` and the trunk sets them, else
+    /// `sip.codecs`.
+    fn codec_preference(&self, source: std::net::IpAddr) -> Vec<AudioCodec> {
+        let trunk_codecs = self
+            .config
+            .trunks
+            .iter()
+            .filter(|t| !t.codecs.is_empty())
+            .find(|t| {
+                t.allowed_sources
+                    .iter()
+                    .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+                    .any(|net| net.contains(&source))
+            })
+            .map(|t| &t.codecs);
+        trunk_codecs
+            .unwrap_or(&self.config.sip.codecs)
             .iter()
             .filter_map(|name| match name.to_ascii_uppercase().as_str() {
                 "PCMU" => Some(AudioCodec::Pcmu),

@@ -332,6 +332,7 @@ pub struct Signalling {
     gatekeeper: auth::Gatekeeper,
     conferences: conference::Conferences,
     trunks: trunks::TrunkMonitor,
+    router: crate::routing::Router,
     /// When calls' own timers (session refresh/expiry, 100rel
     /// retransmissions) are due. Entries are hints: a popped one is
     /// checked against the call, so stale entries cost one lookup.
@@ -386,6 +387,7 @@ impl Signalling {
                 config.trunks.iter().flat_map(|t| &t.allowed_sources),
             ),
             trunks: trunks::TrunkMonitor::new(&config.trunks),
+            router: crate::routing::Router::new(&config),
             conferences: Default::default(),
             call_timers: BinaryHeap::new(),
         };

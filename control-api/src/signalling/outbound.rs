@@ -8,6 +8,7 @@
 
 use super::call::{EndReason, Outbound};
 use super::{ClientPurpose, Signalling};
+use crate::routing::{Destination, Route};
 use media_core::{Codec, LegHandle, LegSpec, Prompt};
 use sip_stack::auth::{authorize_request, UserCredentials};
 use sip_stack::dialog::Dialog;
@@ -20,8 +21,9 @@ use sip_stack::transport::{Peer, TransportKind};
 use tracing::{info, warn};
 
 impl Signalling {
-    /// Opens the outbound leg and sends its INVITE to `routing.bridge_to`,
-    /// for the caller's Request-URI user. Err: what to answer the caller.
+    /// Opens the outbound leg and sends its INVITE to the route's first
+    /// destination, for the caller's Request-URI user; the other
+    /// destinations wait as fallbacks. Err: what to answer the caller.
     pub(super) fn start_outbound(
         &mut self,
         call_id: &str,
@@ -29,23 +31,100 @@ impl Signalling {
         caller_leg: &LegHandle,
         offer: AudioOffer,
         codec: Codec,
-        target: Peer,
+        bridging: Bridging,
     ) -> Result<Outbound, (u16, &'static str)> {
+        let Bridging {
+            destination,
+            fallbacks,
+        } = bridging;
         let user = uri_user(&caller_invite.uri).unwrap_or("switchboard");
-        let sips = super::identity::is_sips(self.config.routing.bridge_to.trim());
-        let uri = target_uri(user, target, sips);
+        let uri = target_uri(user, destination.target, destination.sips);
+        if let Some(trunk) = &destination.trunk {
+            info!(trunk, "routing the call to a trunk");
+        }
         let party = PartyInvite {
             call_id,
             caller_invite,
             caller_leg,
             offer,
             codec,
-            target,
+            target: destination.target,
             uri,
             purpose: ClientPurpose::OutboundInvite,
             referred_by: None,
         };
-        self.invite_party(party)
+        let mut out = self.invite_party(party)?;
+        out.trunk = destination.trunk;
+        out.fallbacks = fallbacks;
+        Ok(out)
+    }
+
+    /// The destinations for a caller's INVITE, in order ([`crate::routing`]),
+    /// without trunks that OPTIONS pings found down. Empty: the engine
+    /// answers. Err: the route has trunks but every one is down.
+    pub(super) fn route_for(&self, invite: &Request) -> Result<Vec<Destination>, ()> {
+        let user = uri_user(&invite.uri).unwrap_or_default();
+        match self.router.route(user) {
+            Route::Answer => Ok(Vec::new()),
+            Route::Bridge(all) => {
+                let up: Vec<Destination> = all
+                    .iter()
+                    .filter(|d| d.trunk.as_deref().is_none_or(|t| !self.trunks.is_down(t)))
+                    .cloned()
+                    .collect();
+                if up.is_empty() && !all.is_empty() {
+                    Err(())
+                } else {
+                    Ok(up)
+                }
+            }
+        }
+    }
+
+    /// The bridged-to party failed before answering (no answer, 408, 5xx
+    /// or a transport failure): try the route's next destination that is
+    /// up, from a fresh leg. False when none is left (or the caller is gone).
+    pub(super) fn try_next_destination(&mut self, call_id: &str, status: u16) -> bool {
+        let Some(call) = self.calls.get_mut(call_id).filter(|c| c.is_ringing()) else {
+            return false;
+        };
+        let Some(out) = call.outbound.as_mut() else {
+            return false;
+        };
+        let mut fallbacks = std::mem::take(&mut out.fallbacks);
+        fallbacks.retain(|d| d.trunk.as_deref().is_none_or(|t| !self.trunks.is_down(t)));
+        if fallbacks.is_empty() {
+            return false;
+        }
+        let destination = fallbacks.remove(0);
+        let (old_call_id, old_leg) = (out.call_id.clone(), out.leg.clone());
+        let (invite, leg, offer, span) = (
+            call.invite.clone(),
+            call.leg().clone(),
+            call.caller_media,
+            call.span.clone(),
+        );
+        let Some(codec) = super::invite::media_codec(offer.codec) else {
+            return false;
+        };
+        span.in_scope(|| {
+            info!(status, next = %destination.target, trunk = ?destination.trunk, "failing over to the next destination")
+        });
+        drop(old_leg.stop());
+        self.outbound_ids.remove(&old_call_id);
+        let bridging = Bridging {
+            destination,
+            fallbacks,
+        };
+        let started =
+            span.in_scope(|| self.start_outbound(call_id, &invite, &leg, offer, codec, bridging));
+        match (started, self.calls.get_mut(call_id)) {
+            (Ok(out), Some(call)) => {
+                call.outbound = Some(out);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Opens a leg for a party the engine calls (the bridge target, or a
@@ -127,7 +206,7 @@ impl Signalling {
             target,
             self.me.tcp_port(),
         );
-        info!(target = %dest, outbound_call_id = %outbound_call_id, ?purpose, "INVITE to a party");
+        info!(target = %dest, outbound_call_id = %outbound_call_id, ?purpose, "INVITE to the target");
         let invite_tx = self
             .endpoint
             .send_request(std::time::Instant::now(), invite.clone(), dest);
@@ -146,6 +225,8 @@ impl Signalling {
             auth_attempts: 0,
             reliable: Default::default(),
             early_dialog: None,
+            trunk: None,
+            fallbacks: Vec::new(),
         })
     }
 
@@ -180,6 +261,10 @@ impl Signalling {
             401 | 407 if self.retry_with_credentials(call_id, tx, &response) => {}
             status => {
                 self.client_txs.remove(&tx);
+                let failover = status == 408 || (500..600).contains(&status);
+                if failover && self.try_next_destination(call_id, status) {
+                    return;
+                }
                 let passed = if (400..500).contains(&status) || status >= 600 {
                     (status, response.reason.clone())
                 } else {
@@ -203,14 +288,27 @@ impl Signalling {
         tx: ClientTxId,
         challenge: &Response,
     ) -> bool {
-        let routing = &self.config.routing;
-        if routing.bridge_username.is_empty() {
-            return false;
-        }
-        let creds = UserCredentials::new(&routing.bridge_username, &routing.bridge_password);
         let Some(call) = self.calls.get_mut(call_id).filter(|c| !c.is_ending()) else {
             return false;
         };
+        // The trunk's own credentials, else routing.bridge_username.
+        let trunk = call
+            .outbound
+            .as_ref()
+            .and_then(|o| o.trunk.as_deref())
+            .and_then(|name| self.config.trunks.iter().find(|t| t.name == name))
+            .filter(|t| !t.username.is_empty());
+        let (username, password) = match trunk {
+            Some(t) => (&t.username, &t.password),
+            None => (
+                &self.config.routing.bridge_username,
+                &self.config.routing.bridge_password,
+            ),
+        };
+        if username.is_empty() {
+            return false;
+        }
+        let creds = UserCredentials::new(username, password);
         let span = call.span.clone();
         let Some(out) = call.outbound.as_mut().filter(|o| o.auth_attempts < 2) else {
             return false;
@@ -319,6 +417,12 @@ impl Signalling {
         }
         self.end_call(call_id, why);
     }
+}
+
+/// Where the bridged-to party of a new call is, and where to go if it fails.
+pub(super) struct Bridging {
+    pub destination: Destination,
+    pub fallbacks: Vec<Destination>,
 }
 
 /// What a party's 2xx to our INVITE turned out to be.

@@ -103,7 +103,9 @@ impl Signalling {
                 }
                 Some((call_id, ClientPurpose::OutboundInvite)) => {
                     warn!(call_id = %call_id, "bridged-to party never answered");
-                    self.fail_outbound(&call_id, 408, "Request Timeout");
+                    if !self.try_next_destination(&call_id, 408) {
+                        self.fail_outbound(&call_id, 408, "Request Timeout");
+                    }
                 }
                 Some((call_id, ClientPurpose::SessionRefresh)) => self.on_refresh_timeout(&call_id),
                 Some((call_id, ClientPurpose::TransferInvite)) => {

@@ -58,6 +58,16 @@ impl TrunkMonitor {
     }
 }
 
+impl TrunkMonitor {
+    /// Whether pings found the trunk down (unknown counts as up: a trunk
+    /// is tried until pings say otherwise, or when it is not pinged).
+    pub(super) fn is_down(&self, name: &str) -> bool {
+        self.trunks
+            .iter()
+            .any(|t| t.name == name && t.up == Some(false))
+    }
+}
+
 impl Signalling {
     /// Sends the pings that are due (called once a second).
     pub(super) fn ping_trunks(&mut self, now: Instant) {
