@@ -67,9 +67,14 @@ pub struct TrunkConfig {
     /// empty: `sip.codecs`.
     pub codecs: Vec<String>,
     /// Digest credentials for this trunk's challenges when the engine
-    /// calls it (401/407).
+    /// calls it (401/407), and the user it registers as.
     pub username: String,
     pub password: String,
+    /// Keep a REGISTER binding with this trunk (`sip:username@trunk-ip`),
+    /// refreshed before it expires, retried with back-off when it fails.
+    pub register: bool,
+    /// Expiry asked for in REGISTER, seconds (the registrar may grant less).
+    pub register_expires_secs: u32,
 }
 
 /// Failed OPTIONS pings in a row that mark a trunk down.
@@ -85,6 +90,8 @@ impl Default for TrunkConfig {
             codecs: Vec::new(),
             username: String::new(),
             password: String::new(),
+            register: false,
+            register_expires_secs: 3600,
         }
     }
 }
@@ -435,6 +442,12 @@ impl Config {
             {
                 return Err(ConfigError::Invalid(format!(
                     "trunk {}: allowed_sources {bad:?} is not a CIDR network",
+                    t.name
+                )));
+            }
+            if t.register && (t.username.is_empty() || t.register_expires_secs == 0) {
+                return Err(ConfigError::Invalid(format!(
+                    "trunk {}: register needs a username and register_expires_secs above 0",
                     t.name
                 )));
             }

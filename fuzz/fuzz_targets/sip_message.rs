@@ -2,8 +2,8 @@
 //! parses serializes to something that parses again with the same start
 //! line, Call-ID and body; every error can be asked for its stateless reply.
 //! The header readers of the dialog extensions (Session-Expires, Min-SE,
-//! RSeq, RAck, Refer-To: RFC 4028, 3262 and 3515) run on whatever parsed,
-//! and must not panic.
+//! RSeq, RAck, Refer-To: RFC 4028, 3262 and 3515) and a registration's
+//! reading of a REGISTER answer run on whatever parsed, and must not panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +11,28 @@ use sip_stack::message::{parse, parse_with_limits, ParseLimits, SipMessage};
 use sip_stack::reliable::{RAck, UacReliable, UasReliable};
 use sip_stack::session_timer::{self, SessionTimerConfig};
 use std::time::{Duration, Instant};
+
+/// A registration fed any response to its REGISTER: the expiry readers
+/// (Contact expires, Expires, Min-Expires) and the challenge path.
+fn registration_answer(resp: &sip_stack::message::Response) {
+    use sip_stack::auth::UserCredentials;
+    use sip_stack::registration::{Registration, RegistrationConfig};
+    let now = Instant::now();
+    let config = RegistrationConfig {
+        registrar: "sip:127.0.0.1:5060".into(),
+        aor: "sip:engine@127.0.0.1".into(),
+        contact: "sip:engine@127.0.0.1:5060".into(),
+        expires: 600,
+        credentials: Some(UserCredentials::new("engine", "secret")),
+        min_backoff: Duration::from_secs(5),
+        max_backoff: Duration::from_secs(600),
+    };
+    let mut reg = Registration::new(config, "127.0.0.1", now);
+    if reg.poll(now, "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKf").is_some() {
+        let _ = reg.on_response(now, resp);
+        let _ = reg.deadline();
+    }
+}
 
 /// The dialog-extension readers on one message.
 fn dialog_extensions(msg: &SipMessage) {
@@ -29,6 +51,7 @@ fn dialog_extensions(msg: &SipMessage) {
         }
         SipMessage::Response(resp) => {
             let _ = session_timer::from_response(resp);
+            registration_answer(resp);
             let _ = UacReliable::default().rack_for(resp);
             let mut resp = resp.clone();
             let mut uas = UasReliable::new(u32::MAX, Duration::from_millis(500));

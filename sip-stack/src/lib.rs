@@ -29,6 +29,7 @@
 //! answers 401/407 challenges (client), SHA-256 and MD5, sans-IO;
 //! [`session_timer`] (RFC 4028) and [`reliable`] (100rel/PRACK, RFC 3262)
 //! are the dialog's keep-alive and reliable-provisional state machines;
+//! [`registration`] keeps an outbound REGISTER binding alive;
 //! [`protection`] rate-limits INVITEs per source and drops known scanners;
 //! [`transport`] moves bytes over UDP, TCP and TLS, and is the only part
 //! that does I/O; its stream framer ([`transport::StreamFramer`]) is sans-IO
@@ -133,6 +134,7 @@ pub mod auth;
 pub mod dialog;
 pub mod message;
 pub mod protection;
+pub mod registration;
 pub mod reliable;
 pub mod sdp;
 pub mod session_timer;

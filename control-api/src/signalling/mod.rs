@@ -27,6 +27,7 @@ mod dtmf;
 mod identity;
 mod invite;
 mod outbound;
+mod registrations;
 mod reliable;
 mod session;
 mod teardown;
@@ -148,6 +149,8 @@ enum ClientPurpose {
     TransferInvite,
     /// Our NOTIFY of a transfer's progress to the party that sent REFER.
     Notify,
+    /// A REGISTER to the trunk registration at this index.
+    Register(usize),
 }
 
 /// Reports from helper tasks back into the loop.
@@ -333,6 +336,7 @@ pub struct Signalling {
     conferences: conference::Conferences,
     trunks: trunks::TrunkMonitor,
     router: crate::routing::Router,
+    registrations: Vec<registrations::TrunkRegistration>,
     /// When calls' own timers (session refresh/expiry, 100rel
     /// retransmissions) are due. Entries are hints: a popped one is
     /// checked against the call, so stale entries cost one lookup.
@@ -349,6 +353,8 @@ impl Signalling {
     ) -> std::io::Result<(Self, SignallingHandle, mpsc::Receiver<Command>)> {
         let transports = SipTransports::bind(transport_config(&config)?).await?;
         let me = LocalIdentity::new(&config.sip.advertised_address, &transports);
+        let registrations =
+            registrations::TrunkRegistration::from_config(&config.trunks, &me, Instant::now());
         let mut endpoint = Endpoint::new(TimerConfig {
             t1: Duration::from_millis(config.sip.timer_t1_ms),
             ..TimerConfig::default()
@@ -388,6 +394,7 @@ impl Signalling {
             ),
             trunks: trunks::TrunkMonitor::new(&config.trunks),
             router: crate::routing::Router::new(&config),
+            registrations,
             conferences: Default::default(),
             call_timers: BinaryHeap::new(),
         };
@@ -409,7 +416,8 @@ impl Signalling {
                 return;
             }
             let call_timer = self.call_timers.peek().map(|Reverse((at, _))| *at);
-            let wake = [self.endpoint.poll_timeout(), call_timer]
+            let registration = self.registration_deadline();
+            let wake = [self.endpoint.poll_timeout(), call_timer, registration]
                 .into_iter()
                 .flatten()
                 .min()
@@ -425,6 +433,7 @@ impl Signalling {
                     let now = Instant::now();
                     self.endpoint.handle_timeout(now);
                     self.fire_call_timers(now);
+                    self.poll_registrations(now);
                 }
                 Some(cmd) = commands.recv() => self.on_command(cmd),
                 Some(internal) = self.internal_rx.recv() => self.on_internal(internal),
@@ -437,12 +446,14 @@ impl Signalling {
         let Some((_, deadline)) = &self.shutdown else {
             return false;
         };
-        // Trunk pings do not hold shutdown up.
+        // Trunk pings and registrations do not hold shutdown up.
         let idle = self.calls.is_empty()
-            && self
-                .client_txs
-                .values()
-                .all(|(_, why)| matches!(why, ClientPurpose::TrunkPing(_)));
+            && self.client_txs.values().all(|(_, why)| {
+                matches!(
+                    why,
+                    ClientPurpose::TrunkPing(_) | ClientPurpose::Register(_)
+                )
+            });
         if !idle && Instant::now() < *deadline {
             return false;
         }
@@ -650,6 +661,7 @@ impl Signalling {
                 for id in ids {
                     self.hangup(&id, EndReason::Shutdown);
                 }
+                self.unregister_all();
             }
         }
     }
@@ -708,6 +720,7 @@ impl Signalling {
         if self.shutdown.is_none() {
             self.ping_trunks(Instant::now());
         }
+        self.update_registration_gauges(Instant::now());
         self.ticks = self.ticks.wrapping_add(1);
         let report_quality = self.ticks.is_multiple_of(QUALITY_REPORT_SECS);
         for call in self.calls.values_mut() {

@@ -249,6 +249,10 @@ impl Signalling {
                 let i = *i;
                 self.on_trunk_ping(tx, i, Some(response.status));
             }
+            Some((_, ClientPurpose::Register(i))) => {
+                let i = *i;
+                self.on_register_response(tx, i, Some(&response));
+            }
             Some(_) => self.on_request_answered(tx, response.status),
             None => {}
         }

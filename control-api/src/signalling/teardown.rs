@@ -97,6 +97,7 @@ impl Signalling {
     pub(super) fn on_timeout(&mut self, tx: TxId) {
         match tx {
             TxId::Client(id) => match self.client_txs.remove(&id) {
+                Some((_, ClientPurpose::Register(i))) => self.on_register_response(id, i, None),
                 Some((_, ClientPurpose::TrunkPing(i))) => {
                     // on_trunk_ping forgets the transaction itself; it is gone.
                     self.on_trunk_ping(id, i, None);
