@@ -172,6 +172,7 @@ impl MediaEngine {
         let rate = spec.codec.sample_rate();
         let frame_samples = samples_per_frame(rate);
         let player = PromptPlayer::new(&spec.prompt, rate)?;
+        let coder = CodecState::new(spec.codec, spec.opus)?;
         let (mut inbound, mut outbound) = (Vec::new(), Vec::new());
         for (direction, sink) in spec.taps {
             match direction {
@@ -247,7 +248,7 @@ impl MediaEngine {
             span,
             socket: mio::net::UdpSocket::from_std(socket),
             codec: spec.codec,
-            coder: CodecState::new(spec.codec),
+            coder,
             payload_type: spec.payload_type,
             telephone_event_pt: spec.telephone_event_pt,
             frame_samples,

@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::codec::Codec;
 use crate::dtmf::{event_for_digit, DtmfSink};
+use crate::opus::OpusParams;
 use crate::player::Prompt;
 use crate::quality::{AtomicQuality, LegQuality};
 use crate::tap::{TapDirection, TapSink};
@@ -36,6 +37,9 @@ pub struct LegSpec {
     pub label: String,
     pub codec: Codec,
     pub payload_type: u8,
+    /// Opus encoder settings (bit rate, FEC, DTX), from the peer's fmtp;
+    /// ignored by the other codecs.
+    pub opus: OpusParams,
     /// Packetization time; only 20 ms (one frame per packet) is supported.
     pub ptime_ms: u32,
     /// Where to send, from SDP. Symmetric RTP: the leg latches to the source
@@ -75,6 +79,7 @@ impl LegSpec {
             label: label.into(),
             codec,
             payload_type: codec.payload_type_default(),
+            opus: OpusParams::default(),
             ptime_ms: crate::frame::FRAME_MS,
             remote: None,
             telephone_event_pt: None,
@@ -95,6 +100,7 @@ impl fmt::Debug for LegSpec {
             .field("label", &self.label)
             .field("codec", &self.codec)
             .field("payload_type", &self.payload_type)
+            .field("opus", &self.opus)
             .field("ptime_ms", &self.ptime_ms)
             .field("remote", &self.remote)
             .field("telephone_event_pt", &self.telephone_event_pt)

@@ -262,7 +262,7 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`g722`] G.722 · [`dtmf`] RFC 4733 key presses ·
+//! [`codec`] G.711 · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses ·
 //! [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
 //! call quality and the E-model · [`jitter`] the jitter buffer ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
@@ -278,8 +278,7 @@
 //! latched source or port + 1); sending DTMF
 //! into a bridged leg's relayed stream (unbridged and conference legs send
 //! it: [`LegHandle::send_dtmf`]); adaptive jitter delay (the
-//! buffer has `set_target_delay` for it); Opus ([`Codec`] is
-//! non-exhaustive); transcoding bridges (a bridge joins two legs of one
+//! buffer has `set_target_delay` for it); transcoding bridges (a bridge joins two legs of one
 //! codec and ptime) and conferences across sample rates (a conference
 //! mixes at one rate; its members must decode to it); batch I/O
 //! (`recvmmsg`).
@@ -293,6 +292,7 @@ pub mod g722;
 pub mod jitter;
 pub mod leg;
 pub mod mixer;
+pub mod opus;
 pub mod player;
 mod plc;
 pub mod quality;
@@ -311,6 +311,7 @@ pub use frame::FRAME_MS;
 pub use jitter::{JitterBuffer, JitterConfig, Playout};
 pub use leg::{LegHandle, LegReport, LegSpec, LegStats, StopReceipt};
 pub use mixer::Role;
+pub use opus::OpusParams;
 pub use player::Prompt;
 pub use quality::LegQuality;
 pub use resample::Resampler;

@@ -379,19 +379,28 @@ impl Leg {
         }
     }
 
-    /// One frame of inbound audio out of the jitter buffer (or concealed).
+    /// One frame of inbound audio out of the jitter buffer (or concealed:
+    /// by the codec if it can, Opus from the next packet's FEC when that
+    /// one is here; else by the generic concealer).
     fn play_inbound(&mut self, now: Instant, out: &mut [i16]) {
-        match self.jitter.pop(now) {
+        let k = match self.jitter.pop(now) {
             Playout::Frame(payload) => {
                 let k = self.coder.decode(payload, out);
-                if let Some(rest) = out.get_mut(k..) {
-                    rest.fill(0);
+                if !self.coder.conceals() {
+                    fill_from(out, k);
+                    self.plc.good(out);
                 }
-                self.plc.good(out);
+                k
             }
-            Playout::Lost => self.plc.conceal(out),
-            Playout::Empty => self.plc.silence(out),
-        }
+            Playout::Lost if self.coder.conceals() => {
+                let next = self.jitter.peek_next();
+                self.coder.conceal_loss(next, out)
+            }
+            Playout::Empty if self.coder.conceals() => self.coder.fill_gap(out),
+            Playout::Lost => return self.plc.conceal(out),
+            Playout::Empty => return self.plc.silence(out),
+        };
+        fill_from(out, k);
     }
 
     /// The rest of a bridged tick, once both sides' inbound frames are
@@ -719,6 +728,13 @@ impl Leg {
             return;
         }
         let len = self.coder.encode(pcm, payload_buf);
+        if len == 0 {
+            // Nothing to send (Opus DTX): media time runs on, and the next
+            // packet starts a talkspurt.
+            self.writer.skip();
+            self.writer.start_talkspurt();
+            return;
+        }
         let payload = payload_buf.get(..len).unwrap_or(&[]);
         let header = self.writer.next_header();
         match self.writer.write(payload, packet_buf) {
@@ -801,6 +817,13 @@ impl Leg {
             drop(done);
         });
         rec.close(on_finished).err()
+    }
+}
+
+/// Silence after the first `k` samples (a short or failed decode).
+fn fill_from(out: &mut [i16], k: usize) {
+    if let Some(rest) = out.get_mut(k..) {
+        rest.fill(0);
     }
 }
 
