@@ -49,7 +49,8 @@ const EXPECTED_LOSS: i32 = 10;
 /// §3.1.3): not worth sending.
 const DTX_FRAME_MAX: usize = 2;
 
-/// Encoder settings for one leg, from the peer's `a=fmtp` (RFC 7587 §6.1).
+/// Encoder settings for one leg ([`OpusParams::for_peer`] from the peer's
+/// `a=fmtp`, RFC 7587 §6.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpusParams {
     /// Target bit rate in bit/s; the peer's `maxaveragebitrate` caps it.
@@ -73,25 +74,16 @@ impl Default for OpusParams {
 }
 
 impl OpusParams {
-    /// Our defaults adjusted by the peer's fmtp parameters (`key=value`
-    /// pairs separated by `;`, RFC 7587 §6.1). Unknown or malformed
-    /// parameters are ignored, as the RFC asks of a receiver.
-    pub fn from_fmtp(params: &str) -> OpusParams {
-        let mut p = OpusParams::default();
-        for (key, value) in params
-            .split(';')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.trim(), v.trim()))
-        {
-            if key.eq_ignore_ascii_case("maxaveragebitrate") {
-                if let Ok(max) = value.parse::<u32>() {
-                    p.bitrate = p.bitrate.min(max);
-                }
-            } else if key.eq_ignore_ascii_case("usedtx") {
-                p.dtx = value == "1";
-            }
+    /// Our defaults adjusted to what the peer asked for in its fmtp
+    /// (RFC 7587 §6.1): `maxaveragebitrate` caps the rate, `usedtx=1`
+    /// turns DTX on. (The SDP layer parses the fmtp line.)
+    pub fn for_peer(max_average_bitrate: Option<u32>, use_dtx: bool) -> OpusParams {
+        let d = OpusParams::default();
+        OpusParams {
+            bitrate: max_average_bitrate.map_or(d.bitrate, |max| d.bitrate.min(max)),
+            dtx: use_dtx,
+            ..d
         }
-        p
     }
 }
 

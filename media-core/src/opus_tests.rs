@@ -181,9 +181,9 @@ fn corrupt_and_short_input_do_not_panic() {
 }
 
 #[test]
-fn fmtp_parameters() {
-    assert_eq!(OpusParams::from_fmtp(""), OpusParams::default());
-    let p = OpusParams::from_fmtp("minptime=10;useinbandfec=1; usedtx=1; maxaveragebitrate=20000");
+fn peer_parameters() {
+    assert_eq!(OpusParams::for_peer(None, false), OpusParams::default());
+    let p = OpusParams::for_peer(Some(20_000), true);
     assert_eq!(
         p,
         OpusParams {
@@ -192,9 +192,11 @@ fn fmtp_parameters() {
             dtx: true
         }
     );
-    // A cap above our default leaves it; junk is ignored.
-    let p = OpusParams::from_fmtp("maxaveragebitrate=64000;usedtx=0;stereo;x=y=z");
-    assert_eq!(p, OpusParams::default());
-    let p = OpusParams::from_fmtp("MaxAverageBitrate=abc");
-    assert_eq!(p.bitrate, DEFAULT_BITRATE);
+    // A cap above our default leaves it.
+    assert_eq!(
+        OpusParams::for_peer(Some(64_000), false),
+        OpusParams::default()
+    );
+    // Below what Opus can do: clamped when the encoder is made.
+    assert!(OpusEncoder::new(OpusParams::for_peer(Some(100), false)).is_ok());
 }

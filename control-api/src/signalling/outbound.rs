@@ -40,6 +40,9 @@ impl Signalling {
         }
         let mut spec = LegSpec::new(call_id, codec);
         spec.payload_type = negotiated.payload_type;
+        // The callee's fmtp is not known yet; while bridged the leg relays
+        // the caller's packets and encodes nothing anyway.
+        spec.opus = super::invite::opus_params(negotiated);
         spec.ptime_ms = negotiated.ptime_ms;
         spec.telephone_event_pt = negotiated.telephone_event_pt;
         spec.dtmf = Some(self.dtmf_sink(call_id, "callee"));
