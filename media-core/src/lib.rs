@@ -167,7 +167,7 @@
 //! # Three kinds of time
 //!
 //! - **Media time** is the RTP timestamp: sample counts on the codec's
-//!   clock (8 kHz for G.711), chosen by each sender, with a random start.
+//!   clock (8 kHz for G.711 and G.722, 48 kHz for Opus), chosen by each sender, with a random start.
 //!   It orders and measures audio, and it is what [`TapFrame::rtp_timestamp`]
 //!   carries: the far end's clock for inbound, ours for outbound (the
 //!   peer's far end's, while bridged).
