@@ -309,8 +309,8 @@ impl LegHandle {
     /// place of the leg's audio while each lasts (`duration_ms` each, 60 ms
     /// apart; end packets sent three times), after any still queued.
     /// `digits`: `0-9*#A-D`, at most 64 queued. For a leg that sends its
-    /// own stream (prompt or conference); a bridged leg relays its peer's
-    /// packets and drops them (logged).
+    /// own stream (prompt, conference, transcoding bridge); a leg in a
+    /// relaying bridge relays its peer's packets and drops them (logged).
     ///
     /// Errors: [`MediaError::Unsupported`] without a negotiated
     /// telephone-event type, for an unknown key, or a duration outside

@@ -76,6 +76,11 @@
 //! leg sends no prompt; [`MediaEngine::unbridge`], or stopping either leg,
 //! gives the other its prompt back.
 //!
+//! Legs of different codecs (an Opus caller, a PCMU trunk) are bridged by
+//! transcoding: nothing is relayed; each tick both legs decode, the frames
+//! are resampled to the other side's rate at the edge, and each leg sends
+//! the other's audio in its own codec on its own stream.
+//!
 //! ```
 //! use media_core::{Codec, LegSpec, MediaConfig, MediaEngine};
 //!
@@ -130,8 +135,8 @@
 //! end hears, which while bridged is the peer's inbound audio of the same
 //! tick. So recording only the caller's leg gives one stereo file per call,
 //! caller left, agent right. Decoding is done only for legs whose audio
-//! someone needs (a recording or tap on either side); a bridge with neither
-//! relays packets without touching jitter buffer or codec.
+//! someone needs (a recording or tap on either side); a relaying bridge
+//! with neither relays packets without touching jitter buffer or codec.
 //!
 //! # RTCP and call quality
 //!
@@ -278,9 +283,10 @@
 //! latched source or port + 1); sending DTMF
 //! into a bridged leg's relayed stream (unbridged and conference legs send
 //! it: [`LegHandle::send_dtmf`]); adaptive jitter delay (the
-//! buffer has `set_target_delay` for it); transcoding bridges (a bridge joins two legs of one
-//! codec and ptime) and conferences across sample rates (a conference
-//! mixes at one rate; its members must decode to it); batch I/O
+//! buffer has `set_target_delay` for it); relaying telephone-events
+//! across a transcoding bridge (each side detects its own, and can send);
+//! conferences across sample rates (a conference mixes at one rate; a leg
+//! of another rate is refused with [`MediaError::Unsupported`]); batch I/O
 //! (`recvmmsg`).
 
 pub mod codec;

@@ -136,3 +136,96 @@ fn opus_leg_decodes_records_taps_and_sends_opus() {
     engine.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An Opus leg bridged to a PCMU leg: no packet is relayed across (the
+/// codecs differ); each side hears the other's tone in its own codec.
+#[test]
+fn opus_leg_bridged_to_pcmu_leg_transcodes_both_ways() {
+    use media_core::codec::{ulaw_decode, ulaw_encode};
+
+    let engine = common::engine(32_200, 2);
+    let (far_o, far_u) = (common::far_end(), common::far_end());
+    for f in [&far_o, &far_u] {
+        f.set_nonblocking(true).unwrap();
+    }
+    let mut o = LegSpec::new("x-opus", Codec::Opus);
+    o.remote = Some(far_o.local_addr().unwrap());
+    o.telephone_event_pt = Some(101);
+    let o = engine.create_leg(o).unwrap();
+    let mut u = LegSpec::new("x-pcmu", Codec::Pcmu);
+    u.remote = Some(far_u.local_addr().unwrap());
+    u.telephone_event_pt = Some(101);
+    let u = engine.create_leg(u).unwrap(); // another worker: it moves
+    engine.bridge(&o, &u).unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    collect_for(&far_o, Duration::ZERO);
+    collect_for(&far_u, Duration::ZERO);
+
+    // 1 s both ways: 440 Hz as Opus into one, 1 kHz as PCMU into the other.
+    let mut enc = OpusEncoder::new(OpusParams::default()).unwrap();
+    let mut wo = RtpWriter::with_initial(111, FRAME as u32, 1, 1, 0);
+    let mut wu = RtpWriter::with_initial(0, 160, 2, 1, 0);
+    let (mut payload, mut pkt) = ([0u8; 1_275], [0u8; 1_500]);
+    let (mut at_o, mut at_u) = (Vec::new(), Vec::new());
+    let t0 = Instant::now();
+    for k in 0..50usize {
+        let len = enc.encode(
+            &tone(440.0, 48_000.0, k * FRAME, FRAME, 10_000.0),
+            &mut payload,
+        );
+        let n = wo.write(&payload[..len], &mut pkt).unwrap();
+        far_o.send_to(&pkt[..n], o.local_addr()).unwrap();
+        let ulaw: Vec<u8> = tone(1_000.0, 8_000.0, k * 160, 160, 10_000.0)
+            .iter()
+            .map(|&s| ulaw_encode(s))
+            .collect();
+        let n = wu.write(&ulaw, &mut pkt).unwrap();
+        far_u.send_to(&pkt[..n], u.local_addr()).unwrap();
+        at_o.extend(collect_for(&far_o, Duration::ZERO));
+        at_u.extend(collect_for(&far_u, Duration::ZERO));
+        let next = t0 + Duration::from_millis(20 * (k as u64 + 1));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    at_o.extend(collect_for(&far_o, Duration::from_millis(200)));
+    at_u.extend(collect_for(&far_u, Duration::from_millis(200)));
+
+    // The PCMU side hears the Opus side's 440 Hz, as PCMU.
+    let mut heard_u = Vec::new();
+    for p in &at_u {
+        let p = RtpPacket::parse(p).unwrap();
+        assert_eq!((p.payload_type, p.payload.len()), (0, 160));
+        heard_u.extend(p.payload.iter().map(|&b| ulaw_decode(b)));
+    }
+    assert_tone(
+        loud_region(&heard_u, 320),
+        8_000.0,
+        440.0,
+        1_000.0,
+        "PCMU side",
+    );
+    // The Opus side hears the PCMU side's 1 kHz, as Opus.
+    let mut dec = OpusDecoder::new().unwrap();
+    let mut heard_o = Vec::new();
+    for p in &at_o {
+        let p = RtpPacket::parse(p).unwrap();
+        assert_eq!(p.payload_type, 111);
+        let mut out = [0i16; FRAME];
+        dec.decode(p.payload, &mut out);
+        heard_o.extend_from_slice(&out);
+    }
+    assert_tone(
+        loud_region(&heard_o, 2 * FRAME),
+        48_000.0,
+        1_000.0,
+        440.0,
+        "Opus side",
+    );
+
+    let (so, su) = (o.stats(), u.stats());
+    assert_eq!((so.packets_forwarded, su.packets_forwarded), (0, 0));
+    assert!(
+        so.packets_sent >= 45 && su.packets_sent >= 45,
+        "{so:?} {su:?}"
+    );
+    engine.shutdown();
+}
