@@ -376,4 +376,31 @@ mod tests {
         assert_eq!(Codec::Pcma.payload_type_default(), 8);
         assert_eq!(Codec::from_encoding_name("pcmu"), Some(Codec::Pcmu));
     }
+
+    #[test]
+    fn opus_on_the_wire_and_through_codec_state() {
+        let c = Codec::Opus;
+        assert_eq!(c.payload_type_default(), 111);
+        assert_eq!((c.clock_rate(), c.sample_rate()), (48_000, 48_000));
+        assert_eq!((c.samples_per_frame(20), c.timestamp_step(20)), (960, 960));
+        assert_eq!(Codec::from_encoding_name("OPUS"), Some(Codec::Opus));
+        assert_eq!(c.encoding_name(), "opus");
+        // Stateless entry points do nothing for a stateful codec.
+        assert_eq!(c.encode(&[0; 960], &mut [0; 960]), 0);
+        let mut state = CodecState::new(c, OpusParams::default()).unwrap();
+        assert!(state.conceals());
+        let pcm: Vec<i16> = (0..960)
+            .map(|i| (8_000.0 * (i as f64 * 0.0576).sin()) as i16)
+            .collect();
+        let mut payload = [0u8; 960];
+        let n = state.encode(&pcm, &mut payload);
+        assert!(n > 2 && n <= c.encoded_len(960), "{n}");
+        let mut out = [0i16; 960];
+        assert_eq!(state.decode(&payload[..n], &mut out), 960);
+        assert_eq!(state.conceal_loss(None, &mut out), 960);
+        // G.711 and G.722 leave concealment to the leg.
+        let mut g722 = CodecState::new(Codec::G722, OpusParams::default()).unwrap();
+        assert!(!g722.conceals());
+        assert_eq!(g722.fill_gap(&mut out), 0);
+    }
 }
