@@ -124,9 +124,11 @@ impl OpusFmtp {
         f
     }
 
-    /// What we write for a stream we receive: we decode FEC, and 10 ms
-    /// packets are welcome (RFC 7587 §6.1).
-    pub const OURS: &'static str = "minptime=10;useinbandfec=1";
+    /// What we write for a stream we receive: we decode FEC. No
+    /// `minptime=10`: a leg plays one 20 ms packet per tick (and our
+    /// `a=ptime:20` says so), so inviting 10 ms packets would halve the
+    /// audio.
+    pub const OURS: &'static str = "useinbandfec=1";
 }
 
 /// What `media-core` needs to open the RTP leg after answering.

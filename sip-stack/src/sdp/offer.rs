@@ -9,7 +9,7 @@ use crate::sdp::AudioCodec;
 
 /// What we offer on an outbound leg. One codec: a transparent bridge needs
 /// the far end to speak exactly what the other leg speaks. For Opus the
-/// offer carries our fmtp (in-band FEC, minptime 10) and the answer's
+/// offer carries our fmtp (in-band FEC) and the answer's
 /// fmtp comes back in [`NegotiatedAudio::opus`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AudioOffer {
