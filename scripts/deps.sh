@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages Switchboard needs, idempotently.
-#   scripts/deps.sh build   -> what `cargo build` needs (protoc for the gRPC protos)
+#   scripts/deps.sh build   -> what `cargo build` needs (protoc for the gRPC protos, cmake for libopus)
 #   scripts/deps.sh test    -> the build packages plus the real test peers
 set -euo pipefail
 
-want=(protobuf-compiler libprotobuf-dev)
+want=(protobuf-compiler libprotobuf-dev cmake)
 if [ "${1:-build}" = "test" ]; then
   want+=(sip-tester espeak-ng sox rtpengine-daemon baresip)
 fi

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// The codec names `sip.codecs` may list.
-pub const SUPPORTED_CODECS: [&str; 3] = ["G722", "PCMU", "PCMA"];
+pub const SUPPORTED_CODECS: [&str; 4] = ["OPUS", "G722", "PCMU", "PCMA"];
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -160,8 +160,10 @@ pub struct SipConfig {
     /// Live SIP transactions kept at most (bounds memory under floods).
     pub max_transactions: usize,
     /// Codecs offered/accepted in preference order: any of
-    /// [`SUPPORTED_CODECS`]. Wideband G.722 first by default: speech
-    /// recognition and agents hear the difference.
+    /// [`SUPPORTED_CODECS`] (case-insensitive). Opus first by default,
+    /// then wideband G.722: speech recognition and agents hear the
+    /// difference, and Opus (48 kHz, in-band FEC) also survives loss best.
+    /// A peer that offers neither gets G.711.
     pub codecs: Vec<String>,
     /// New INVITEs a second from one source IP (0: no limit); beyond it, 503.
     pub invite_rate_per_source: f64,
@@ -292,7 +294,7 @@ impl Default for SipConfig {
             max_message_bytes: 65_535,
             max_calls: 10_000,
             max_transactions: 50_000,
-            codecs: vec!["G722".into(), "PCMU".into(), "PCMA".into()],
+            codecs: vec!["OPUS".into(), "G722".into(), "PCMU".into(), "PCMA".into()],
             timer_t1_ms: 500,
             session_expires_secs: 1800,
             session_min_se_secs: sip_stack::session_timer::RFC_MIN_SE,
@@ -573,6 +575,17 @@ mod tests {
             assert!(!c.recording.enabled, "file wins over defaults");
             Ok(())
         });
+    }
+
+    #[test]
+    fn codecs_opus_first_by_default_any_case_unknown_refused() {
+        let mut c = Config::default();
+        assert_eq!(c.sip.codecs, ["OPUS", "G722", "PCMU", "PCMA"]);
+        c.sip.codecs = vec!["opus".into(), "pcmu".into()];
+        c.validate().unwrap();
+        c.sip.codecs = vec!["OPUS".into(), "speex".into()];
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("speex") && err.contains("OPUS, G722"), "{err}");
     }
 
     #[test]

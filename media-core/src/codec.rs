@@ -1,6 +1,7 @@
 //! The codecs a leg speaks: G.711 µ-law (PCMU) and A-law (PCMA), per
-//! ITU-T G.711, here; G.722 in [`crate::g722`]. [`CodecState`] is what a
-//! leg encodes and decodes with (G.722 keeps ADPCM state between frames).
+//! ITU-T G.711, here; G.722 in [`crate::g722`]; Opus in [`crate::opus`].
+//! [`CodecState`] is what a leg encodes and decodes with (G.722 keeps
+//! ADPCM state between frames, Opus a libopus encoder and decoder).
 //!
 //! Whole frames are encoded/decoded into caller-provided buffers so the media
 //! path never allocates. Decoding goes through 256-entry tables built at
@@ -9,6 +10,8 @@
 //! table and keeps the cache free for the legs.
 
 use crate::g722::{G722Decoder, G722Encoder};
+use crate::opus::{OpusDecoder, OpusEncoder, OpusParams, MAX_OPUS_PACKET, OPUS_RATE};
+use crate::MediaError;
 
 /// µ-law bias (33 in 14-bit units, 0x84 in 16-bit), G.711 section on µ-law.
 const ULAW_BIAS: i32 = 0x84;
@@ -17,8 +20,8 @@ const ULAW_CLIP: i32 = 32_635;
 
 /// An audio codec a leg can speak.
 ///
-/// Non-exhaustive because Opus is planned; callers must handle the unknown
-/// case (usually by rejecting the offer).
+/// Non-exhaustive so more codecs can come; callers must handle the
+/// unknown case (usually by rejecting the offer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Codec {
@@ -29,15 +32,20 @@ pub enum Codec {
     /// G.722 at 64 kbit/s, static payload type 9: 16 kHz audio on an
     /// 8 kHz RTP clock (RFC 3551 §4.5.2).
     G722,
+    /// Opus (RFC 7587), mono 20 ms frames, 48 kHz audio on a 48 kHz RTP
+    /// clock, dynamic payload type (111 unless negotiated otherwise).
+    Opus,
 }
 
 impl Codec {
-    /// The static payload type from RFC 3551 table 4.
+    /// The static payload type from RFC 3551 table 4; for Opus the
+    /// dynamic one we offer (111, the number browsers use).
     pub const fn payload_type_default(self) -> u8 {
         match self {
             Codec::Pcmu => 0,
             Codec::Pcma => 8,
             Codec::G722 => 9,
+            Codec::Opus => 111,
         }
     }
 
@@ -45,6 +53,7 @@ impl Codec {
     pub const fn clock_rate(self) -> u32 {
         match self {
             Codec::Pcmu | Codec::Pcma | Codec::G722 => 8_000,
+            Codec::Opus => OPUS_RATE,
         }
     }
 
@@ -54,6 +63,7 @@ impl Codec {
         match self {
             Codec::Pcmu | Codec::Pcma => 8_000,
             Codec::G722 => 16_000,
+            Codec::Opus => OPUS_RATE,
         }
     }
 
@@ -68,11 +78,13 @@ impl Codec {
     }
 
     /// Encoded bytes for `samples` PCM samples (one byte per sample for
-    /// G.711, one per two for G.722).
+    /// G.711, one per two for G.722); for Opus, whose rate varies, the
+    /// largest frame it may send (RFC 6716 §3.2.1).
     pub const fn encoded_len(self, samples: usize) -> usize {
         match self {
             Codec::Pcmu | Codec::Pcma => samples,
             Codec::G722 => samples / 2,
+            Codec::Opus => MAX_OPUS_PACKET,
         }
     }
 
@@ -82,19 +94,20 @@ impl Codec {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
             Codec::G722 => "G722",
+            Codec::Opus => "opus",
         }
     }
 
     /// Looks a codec up by its SDP encoding name (case-insensitive, RFC 4566).
     pub fn from_encoding_name(name: &str) -> Option<Codec> {
-        [Codec::Pcmu, Codec::Pcma, Codec::G722]
+        [Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus]
             .into_iter()
             .find(|c| c.encoding_name().eq_ignore_ascii_case(name))
     }
 
     /// Encodes as many samples as fit in both buffers; returns bytes
-    /// written. Stateless codecs (G.711) only: G.722 needs a
-    /// [`CodecState`], and gets 0 here.
+    /// written. Stateless codecs (G.711) only: G.722 and Opus need a
+    /// [`CodecState`], and get 0 here.
     pub fn encode(self, pcm: &[i16], out: &mut [u8]) -> usize {
         let n = pcm.len().min(out.len());
         // One loop per law (not a function pointer) so each inlines and
@@ -103,19 +116,19 @@ impl Codec {
         match self {
             Codec::Pcmu => pairs.for_each(|(o, &s)| *o = ulaw_encode(s)),
             Codec::Pcma => pairs.for_each(|(o, &s)| *o = alaw_encode(s)),
-            Codec::G722 => return 0,
+            Codec::G722 | Codec::Opus => return 0,
         }
         n
     }
 
     /// Decodes as many bytes as fit in both buffers; returns samples
-    /// written. Stateless codecs (G.711) only: G.722 gets 0 here.
+    /// written. Stateless codecs (G.711) only: G.722 and Opus get 0 here.
     pub fn decode(self, payload: &[u8], out: &mut [i16]) -> usize {
         let n = payload.len().min(out.len());
         let table = match self {
             Codec::Pcmu => &ULAW_DECODE,
             Codec::Pcma => &ALAW_DECODE,
-            Codec::G722 => return 0,
+            Codec::G722 | Codec::Opus => return 0,
         };
         for (o, &b) in out.iter_mut().zip(payload) {
             *o = table[b as usize];
@@ -125,32 +138,45 @@ impl Codec {
 }
 
 /// A leg's encoder and decoder. G.711 is a table; G.722 carries its
-/// sub-band ADPCM state from frame to frame, one state per direction
-/// (boxed: a G.711 leg should not carry G.722's half kilobyte).
+/// sub-band ADPCM state from frame to frame, one state per direction;
+/// Opus a libopus encoder and decoder (both boxed: a G.711 leg should not
+/// carry the others' state inline).
 pub enum CodecState {
     G711(Codec),
     G722 {
         encoder: Box<G722Encoder>,
         decoder: Box<G722Decoder>,
     },
+    Opus {
+        encoder: Box<OpusEncoder>,
+        decoder: Box<OpusDecoder>,
+    },
 }
 
 impl CodecState {
-    pub fn new(codec: Codec) -> CodecState {
-        match codec {
+    /// The state for `codec`; `opus` sets the Opus encoder (ignored by the
+    /// others). Fails only if libopus cannot create its state.
+    pub fn new(codec: Codec, opus: OpusParams) -> Result<CodecState, MediaError> {
+        Ok(match codec {
             Codec::G722 => CodecState::G722 {
                 encoder: Box::new(G722Encoder::new()),
                 decoder: Box::new(G722Decoder::new()),
             },
+            Codec::Opus => CodecState::Opus {
+                encoder: Box::new(OpusEncoder::new(opus)?),
+                decoder: Box::new(OpusDecoder::new()?),
+            },
             other => CodecState::G711(other),
-        }
+        })
     }
 
-    /// Encodes a frame of PCM at the codec's sample rate; returns bytes written.
+    /// Encodes a frame of PCM at the codec's sample rate; returns bytes
+    /// written. 0 means nothing to send this frame (an Opus DTX frame).
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> usize {
         match self {
             CodecState::G711(codec) => codec.encode(pcm, out),
             CodecState::G722 { encoder, .. } => encoder.encode(pcm, out),
+            CodecState::Opus { encoder, .. } => encoder.encode(pcm, out),
         }
     }
 
@@ -159,6 +185,32 @@ impl CodecState {
         match self {
             CodecState::G711(codec) => codec.decode(payload, out),
             CodecState::G722 { decoder, .. } => decoder.decode(payload, out),
+            CodecState::Opus { decoder, .. } => decoder.decode(payload, out),
+        }
+    }
+
+    /// Whether the codec conceals loss itself ([`CodecState::conceal_loss`],
+    /// [`CodecState::fill_gap`]); the others get the leg's generic
+    /// concealment.
+    pub fn conceals(&self) -> bool {
+        matches!(self, CodecState::Opus { .. })
+    }
+
+    /// A lost frame, with the packet after it if already received (Opus
+    /// recovers the frame from its in-band FEC); returns samples written.
+    pub fn conceal_loss(&mut self, next: Option<&[u8]>, out: &mut [i16]) -> usize {
+        match self {
+            CodecState::Opus { decoder, .. } => decoder.conceal_loss(next, out),
+            _ => 0,
+        }
+    }
+
+    /// A frame with no packet at all (DTX or underrun); returns samples
+    /// written, 0 for silence.
+    pub fn fill_gap(&mut self, out: &mut [i16]) -> usize {
+        match self {
+            CodecState::Opus { decoder, .. } => decoder.fill_gap(out),
+            _ => 0,
         }
     }
 }
@@ -323,5 +375,32 @@ mod tests {
         assert_eq!(Codec::Pcmu.samples_per_frame(20), 160);
         assert_eq!(Codec::Pcma.payload_type_default(), 8);
         assert_eq!(Codec::from_encoding_name("pcmu"), Some(Codec::Pcmu));
+    }
+
+    #[test]
+    fn opus_on_the_wire_and_through_codec_state() {
+        let c = Codec::Opus;
+        assert_eq!(c.payload_type_default(), 111);
+        assert_eq!((c.clock_rate(), c.sample_rate()), (48_000, 48_000));
+        assert_eq!((c.samples_per_frame(20), c.timestamp_step(20)), (960, 960));
+        assert_eq!(Codec::from_encoding_name("OPUS"), Some(Codec::Opus));
+        assert_eq!(c.encoding_name(), "opus");
+        // Stateless entry points do nothing for a stateful codec.
+        assert_eq!(c.encode(&[0; 960], &mut [0; 960]), 0);
+        let mut state = CodecState::new(c, OpusParams::default()).unwrap();
+        assert!(state.conceals());
+        let pcm: Vec<i16> = (0..960)
+            .map(|i| (8_000.0 * (i as f64 * 0.0576).sin()) as i16)
+            .collect();
+        let mut payload = [0u8; 960];
+        let n = state.encode(&pcm, &mut payload);
+        assert!(n > 2 && n <= c.encoded_len(960), "{n}");
+        let mut out = [0i16; 960];
+        assert_eq!(state.decode(&payload[..n], &mut out), 960);
+        assert_eq!(state.conceal_loss(None, &mut out), 960);
+        // G.711 and G.722 leave concealment to the leg.
+        let mut g722 = CodecState::new(Codec::G722, OpusParams::default()).unwrap();
+        assert!(!g722.conceals());
+        assert_eq!(g722.fill_gap(&mut out), 0);
     }
 }

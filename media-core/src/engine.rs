@@ -23,6 +23,7 @@ use crate::player::PromptPlayer;
 use crate::plc::Concealer;
 use crate::quality::{AtomicQuality, EModel};
 use crate::recorder::{Recorder, FLUSH_INTERVAL};
+use crate::resample::Resampler;
 use crate::rtcp::{RtcpConfig, RtcpSession};
 use crate::rtp::{random_u64, RtpWriter};
 use crate::tap::{TapDirection, TapSet, TapSink};
@@ -172,6 +173,7 @@ impl MediaEngine {
         let rate = spec.codec.sample_rate();
         let frame_samples = samples_per_frame(rate);
         let player = PromptPlayer::new(&spec.prompt, rate)?;
+        let coder = CodecState::new(spec.codec, spec.opus)?;
         let (mut inbound, mut outbound) = (Vec::new(), Vec::new());
         for (direction, sink) in spec.taps {
             match direction {
@@ -247,7 +249,7 @@ impl MediaEngine {
             span,
             socket: mio::net::UdpSocket::from_std(socket),
             codec: spec.codec,
-            coder: CodecState::new(spec.codec),
+            coder,
             payload_type: spec.payload_type,
             telephone_event_pt: spec.telephone_event_pt,
             frame_samples,
@@ -267,6 +269,7 @@ impl MediaEngine {
             rx_budget: MAX_PACKETS_PER_TICK,
             rx_pending: false,
             peer: None,
+            transcode: None,
             conference: None,
             decode: true,
             rtcp,
@@ -319,12 +322,21 @@ impl MediaEngine {
     /// from its old peer, which goes back to its prompt. Stopping either leg
     /// unbridges the other.
     ///
+    /// Legs of **different codecs** (an Opus caller and a PCMU trunk) are
+    /// bridged by transcoding instead: nothing is relayed; each tick both
+    /// sides decode their inbound frame (jitter buffer, concealment), it is
+    /// resampled to the other side's rate (once, at the edge) and sent
+    /// there in that side's codec on its own stream, like a prompt.
+    /// Telephone-events are then not relayed (each side still detects its
+    /// key presses, and [`LegHandle::send_dtmf`] works on both sides). A
+    /// muted party is heard as silence.
+    ///
     /// A bridge lives on one worker: if the legs are on different workers,
     /// `b` moves to `a`'s first (create the second with
     /// [`LegSpec::colocate_with`] = the first to spare that).
     ///
-    /// Errors: [`MediaError::Unsupported`] if the legs use different codecs
-    /// or ptimes (transcoding bridges come later), are the same leg, or
+    /// Errors: [`MediaError::Unsupported`] if the legs use different
+    /// ptimes, are the same leg, or
     /// belong to another engine; [`MediaError::LegStopped`]
     /// if either was stopped; [`MediaError::Overloaded`] if the worker's
     /// queue is full. Returns once the command is queued (never blocks).
@@ -338,23 +350,30 @@ impl MediaEngine {
                 sa.label
             )));
         }
-        if sa.codec != sb.codec || sa.ptime_ms != sb.ptime_ms {
+        if sa.ptime_ms != sb.ptime_ms {
             return Err(MediaError::Unsupported(format!(
-                "bridging {} ({} {} ms) to {} ({} {} ms) needs transcoding, which is not supported yet",
-                sa.label,
-                sa.codec.encoding_name(),
-                sa.ptime_ms,
-                sb.label,
-                sb.codec.encoding_name(),
-                sb.ptime_ms
+                "bridging {} ({} ms) to {} ({} ms): different ptimes",
+                sa.label, sa.ptime_ms, sb.label, sb.ptime_ms
             )));
         }
+        // Different codecs: decode, resample, encode, both ways. The
+        // resamplers are made here so the worker allocates nothing.
+        let transcode = if sa.codec == sb.codec {
+            None
+        } else {
+            let (ra, rb) = (sa.codec.sample_rate(), sb.codec.sample_rate());
+            Some(Box::new((Resampler::new(rb, ra)?, Resampler::new(ra, rb)?)))
+        };
         for s in [sa, sb] {
             if s.stop.load(Relaxed) {
                 return Err(MediaError::LegStopped(s.label.clone()));
             }
         }
-        let bridge = Command::Bridge { a: sa.id, b: sb.id };
+        let bridge = Command::Bridge {
+            a: sa.id,
+            b: sb.id,
+            transcode,
+        };
         self.bring(b, a.link(), bridge)
     }
 

@@ -199,6 +199,20 @@ impl JitterBuffer {
         self.playout_ts
     }
 
+    /// The payload the next [`JitterBuffer::pop`] would play, if that
+    /// packet is already here. After a [`Playout::Lost`] it is the packet
+    /// following the lost one: a codec with in-band FEC (Opus) rebuilds
+    /// the lost frame from it. Does not change the buffer.
+    pub fn peek_next(&self) -> Option<&[u8]> {
+        let idx = self.index(self.next_seq);
+        let slot = self.slots[idx];
+        if !(slot.filled && slot.seq == self.next_seq) {
+            return None;
+        }
+        let start = idx * self.cfg.max_payload;
+        self.data.get(start..start + slot.len as usize)
+    }
+
     /// Changes the target delay; takes effect at the next talkspurt. The hook
     /// for an adaptive delay controller.
     pub fn set_target_delay(&mut self, delay: Duration) {

@@ -247,3 +247,28 @@ fn far_ahead_packet_within_jump_slides_the_window() {
     assert!(pops[..at].iter().all(|p| *p == P::L));
     assert_eq!(b.stats().lost + b.stats().dropped, 100);
 }
+
+#[test]
+fn peek_next_shows_the_packet_after_a_loss() {
+    let t0 = Instant::now();
+    let mut b = jb();
+    assert_eq!(b.peek_next(), None, "nothing yet");
+    // 11 is lost; 12 and 13 are here.
+    for seq in [10, 12, 13] {
+        push(&mut b, t0, seq);
+    }
+    assert_eq!(b.peek_next().map(|p| p[0]), Some(10));
+    let now = ms(t0, 40);
+    assert_eq!(pop(&mut b, now), P::F(10));
+    assert_eq!(b.peek_next(), None, "11 is missing");
+    assert_eq!(pop(&mut b, now), P::L);
+    // What FEC decodes the lost frame from; peeking takes nothing.
+    assert_eq!(b.peek_next().map(|p| (p[0], p.len())), Some((12, 160)));
+    assert_eq!(b.peek_next().map(|p| p[0]), Some(12));
+    assert_eq!(b.buffered(), 2);
+    assert_eq!(pop(&mut b, now), P::F(12));
+    assert_eq!(pop(&mut b, now), P::F(13));
+    assert_eq!(b.peek_next(), None);
+    assert_eq!(pop(&mut b, now), P::E);
+    assert_eq!(b.stats().lost, 1);
+}

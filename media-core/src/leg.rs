@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::codec::Codec;
 use crate::dtmf::{event_for_digit, DtmfSink};
+use crate::opus::OpusParams;
 use crate::player::Prompt;
 use crate::quality::{AtomicQuality, LegQuality};
 use crate::tap::{TapDirection, TapSink};
@@ -36,6 +37,9 @@ pub struct LegSpec {
     pub label: String,
     pub codec: Codec,
     pub payload_type: u8,
+    /// Opus encoder settings (bit rate, FEC, DTX), from the peer's fmtp;
+    /// ignored by the other codecs.
+    pub opus: OpusParams,
     /// Packetization time; only 20 ms (one frame per packet) is supported.
     pub ptime_ms: u32,
     /// Where to send, from SDP. Symmetric RTP: the leg latches to the source
@@ -75,6 +79,7 @@ impl LegSpec {
             label: label.into(),
             codec,
             payload_type: codec.payload_type_default(),
+            opus: OpusParams::default(),
             ptime_ms: crate::frame::FRAME_MS,
             remote: None,
             telephone_event_pt: None,
@@ -95,6 +100,7 @@ impl fmt::Debug for LegSpec {
             .field("label", &self.label)
             .field("codec", &self.codec)
             .field("payload_type", &self.payload_type)
+            .field("opus", &self.opus)
             .field("ptime_ms", &self.ptime_ms)
             .field("remote", &self.remote)
             .field("telephone_event_pt", &self.telephone_event_pt)
@@ -303,8 +309,8 @@ impl LegHandle {
     /// place of the leg's audio while each lasts (`duration_ms` each, 60 ms
     /// apart; end packets sent three times), after any still queued.
     /// `digits`: `0-9*#A-D`, at most 64 queued. For a leg that sends its
-    /// own stream (prompt or conference); a bridged leg relays its peer's
-    /// packets and drops them (logged).
+    /// own stream (prompt, conference, transcoding bridge); a leg in a
+    /// relaying bridge relays its peer's packets and drops them (logged).
     ///
     /// Errors: [`MediaError::Unsupported`] without a negotiated
     /// telephone-event type, for an unknown key, or a duration outside

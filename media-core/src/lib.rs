@@ -76,6 +76,11 @@
 //! leg sends no prompt; [`MediaEngine::unbridge`], or stopping either leg,
 //! gives the other its prompt back.
 //!
+//! Legs of different codecs (an Opus caller, a PCMU trunk) are bridged by
+//! transcoding: nothing is relayed; each tick both legs decode, the frames
+//! are resampled to the other side's rate at the edge, and each leg sends
+//! the other's audio in its own codec on its own stream.
+//!
 //! ```
 //! use media_core::{Codec, LegSpec, MediaConfig, MediaEngine};
 //!
@@ -130,8 +135,8 @@
 //! end hears, which while bridged is the peer's inbound audio of the same
 //! tick. So recording only the caller's leg gives one stereo file per call,
 //! caller left, agent right. Decoding is done only for legs whose audio
-//! someone needs (a recording or tap on either side); a bridge with neither
-//! relays packets without touching jitter buffer or codec.
+//! someone needs (a recording or tap on either side); a relaying bridge
+//! with neither relays packets without touching jitter buffer or codec.
 //!
 //! # RTCP and call quality
 //!
@@ -167,7 +172,7 @@
 //! # Three kinds of time
 //!
 //! - **Media time** is the RTP timestamp: sample counts on the codec's
-//!   clock (8 kHz for G.711), chosen by each sender, with a random start.
+//!   clock (8 kHz for G.711 and G.722, 48 kHz for Opus), chosen by each sender, with a random start.
 //!   It orders and measures audio, and it is what [`TapFrame::rtp_timestamp`]
 //!   carries: the far end's clock for inbound, ours for outbound (the
 //!   peer's far end's, while bridged).
@@ -262,7 +267,7 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`g722`] G.722 · [`dtmf`] RFC 4733 key presses ·
+//! [`codec`] G.711 · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses ·
 //! [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
 //! call quality and the E-model · [`jitter`] the jitter buffer ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
@@ -278,10 +283,10 @@
 //! latched source or port + 1); sending DTMF
 //! into a bridged leg's relayed stream (unbridged and conference legs send
 //! it: [`LegHandle::send_dtmf`]); adaptive jitter delay (the
-//! buffer has `set_target_delay` for it); Opus ([`Codec`] is
-//! non-exhaustive); transcoding bridges (a bridge joins two legs of one
-//! codec and ptime) and conferences across sample rates (a conference
-//! mixes at one rate; its members must decode to it); batch I/O
+//! buffer has `set_target_delay` for it); relaying telephone-events
+//! across a transcoding bridge (each side detects its own, and can send);
+//! conferences across sample rates (a conference mixes at one rate; a leg
+//! of another rate is refused with [`MediaError::Unsupported`]); batch I/O
 //! (`recvmmsg`).
 
 pub mod codec;
@@ -293,6 +298,7 @@ pub mod g722;
 pub mod jitter;
 pub mod leg;
 pub mod mixer;
+pub mod opus;
 pub mod player;
 mod plc;
 pub mod quality;
@@ -311,6 +317,7 @@ pub use frame::FRAME_MS;
 pub use jitter::{JitterBuffer, JitterConfig, Playout};
 pub use leg::{LegHandle, LegReport, LegSpec, LegStats, StopReceipt};
 pub use mixer::Role;
+pub use opus::OpusParams;
 pub use player::Prompt;
 pub use quality::LegQuality;
 pub use resample::Resampler;

@@ -44,6 +44,9 @@ impl EModel {
             // speech at least as well as G.711 with concealment, and the
             // wideband E-model (G.107.1) is another scale altogether.
             Codec::G722 => EModel::G711_PLC,
+            // Same scale; Opus' in-band FEC and concealment do better
+            // under loss than this credits.
+            Codec::Opus => EModel::G711_PLC,
         }
     }
 

@@ -56,6 +56,7 @@ use crate::plc::Concealer;
 use crate::quality::EModel;
 use crate::recorder::{Finished, LegRecording, OnFinished};
 use crate::relay::{PacketKind, PayloadTypes};
+use crate::resample::Resampler;
 use crate::rtcp::{is_rtcp, RtcpSession};
 use crate::rtp::{RtpPacket, RtpWriter, RTP_HEADER_LEN};
 use crate::tap::TapSet;
@@ -110,6 +111,10 @@ pub(crate) enum Command {
     Bridge {
         a: u64,
         b: u64,
+        /// For legs of different codecs: the resamplers into `a`'s rate
+        /// (from `b`'s) and into `b`'s (from `a`'s), made by the engine so
+        /// the worker allocates nothing. `None`: a relaying bridge.
+        transcode: Option<Box<(Resampler, Resampler)>>,
     },
     Unbridge {
         id: u64,
@@ -240,6 +245,10 @@ struct Scratch {
     payload: [u8; MAX_FRAME_SAMPLES],
     packet: [u8; RTP_HEADER_LEN + MAX_FRAME_SAMPLES],
     rtcp: [u8; RTCP_BUF],
+    /// What each side of a transcoding bridge hears: the other side's
+    /// inbound audio at its own rate.
+    heard_a: [i16; MAX_FRAME_SAMPLES],
+    heard_b: [i16; MAX_FRAME_SAMPLES],
 }
 
 /// One leg as the worker sees it. Built on the control thread by the
@@ -276,6 +285,10 @@ pub(crate) struct Leg {
     pub(crate) rx_pending: bool,
     /// Slot of the leg this one is bridged to (links are always mutual).
     pub(crate) peer: Option<usize>,
+    /// In a transcoding bridge (the peer speaks another codec): the
+    /// resampler from the peer's rate to ours. Then nothing is relayed;
+    /// each side decodes, and sends the other's audio in its own codec.
+    pub(crate) transcode: Option<Resampler>,
     /// Index of the worker's conference this leg is a member of (then it is
     /// in no bridge, and the conference ticks it).
     pub(crate) conference: Option<usize>,
@@ -379,19 +392,28 @@ impl Leg {
         }
     }
 
-    /// One frame of inbound audio out of the jitter buffer (or concealed).
+    /// One frame of inbound audio out of the jitter buffer (or concealed:
+    /// by the codec if it can, Opus from the next packet's FEC when that
+    /// one is here; else by the generic concealer).
     fn play_inbound(&mut self, now: Instant, out: &mut [i16]) {
-        match self.jitter.pop(now) {
+        let k = match self.jitter.pop(now) {
             Playout::Frame(payload) => {
                 let k = self.coder.decode(payload, out);
-                if let Some(rest) = out.get_mut(k..) {
-                    rest.fill(0);
+                if !self.coder.conceals() {
+                    fill_from(out, k);
+                    self.plc.good(out);
                 }
-                self.plc.good(out);
+                k
             }
-            Playout::Lost => self.plc.conceal(out),
-            Playout::Empty => self.plc.silence(out),
-        }
+            Playout::Lost if self.coder.conceals() => {
+                let next = self.jitter.peek_next();
+                self.coder.conceal_loss(next, out)
+            }
+            Playout::Empty if self.coder.conceals() => self.coder.fill_gap(out),
+            Playout::Lost => return self.plc.conceal(out),
+            Playout::Empty => return self.plc.silence(out),
+        };
+        fill_from(out, k);
     }
 
     /// The rest of a bridged tick, once both sides' inbound frames are
@@ -563,7 +585,8 @@ impl Leg {
         let sent = (packet.ssrc, packet.timestamp, packet.payload.len());
         // Relay first: the jitter buffer can wait a few hundred ns, the
         // far end should not. A muted party is heard by no one.
-        if let Some(peer) = peer.filter(|_| !self.shared.muted.load(Relaxed)) {
+        let relaying = self.transcode.is_none() && !self.shared.muted.load(Relaxed);
+        if let Some(peer) = peer.filter(|_| relaying) {
             if peer.relay(now, datagram, kind, sent) {
                 self.stats.packets_forwarded += 1;
             }
@@ -631,6 +654,7 @@ impl Leg {
     /// prompt, with the jitter buffer fresh if it sat idle.
     fn leave_bridge(&mut self) {
         self.peer = None;
+        self.transcode = None;
         if !self.decode {
             self.jitter.reset();
             self.decode = true;
@@ -641,7 +665,8 @@ impl Leg {
     /// Queues key presses to send in place of audio (bridged legs relay
     /// their peer's stream instead and drop them).
     fn queue_dtmf(&mut self, events: &[u8], duration_ms: u32) {
-        if self.telephone_event_pt.is_none() || self.peer.is_some() {
+        let relaying = self.peer.is_some() && self.transcode.is_none();
+        if self.telephone_event_pt.is_none() || relaying {
             tracing::warn!(parent: &self.span, "DTMF not sent: no telephone-event type, or bridged");
             return;
         }
@@ -719,6 +744,13 @@ impl Leg {
             return;
         }
         let len = self.coder.encode(pcm, payload_buf);
+        if len == 0 {
+            // Nothing to send (Opus DTX): media time runs on, and the next
+            // packet starts a talkspurt.
+            self.writer.skip();
+            self.writer.start_talkspurt();
+            return;
+        }
         let payload = payload_buf.get(..len).unwrap_or(&[]);
         let header = self.writer.next_header();
         match self.writer.write(payload, packet_buf) {
@@ -804,11 +836,21 @@ impl Leg {
     }
 }
 
+/// Silence after the first `k` samples (a short or failed decode).
+fn fill_from(out: &mut [i16], k: usize) {
+    if let Some(rest) = out.get_mut(k..) {
+        rest.fill(0);
+    }
+}
+
 /// A bridged pair's tick: both inbound frames first (each only if someone
 /// needs it), then each side gets its own frame and the other's.
 fn tick_pair(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch, force_read: bool) {
     a.start_tick(now, &mut s.recv, Some(&mut *b), force_read);
     b.start_tick(now, &mut s.recv, Some(&mut *a), force_read);
+    if a.transcode.is_some() && b.transcode.is_some() {
+        return tick_transcoding(a, b, now, s);
+    }
     let n = a.frame_samples.min(b.frame_samples);
     let (a_in, b_in) = (&mut s.inbound[..n], &mut s.outbound[..n]);
     for (leg, frame) in [(&mut *a, &mut *a_in), (&mut *b, &mut *b_in)] {
@@ -821,6 +863,52 @@ fn tick_pair(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch, force_read
     let (a_ts, b_ts) = (a.jitter.playout_timestamp(), b.jitter.playout_timestamp());
     a.bridged_tick(now, (a_in, a_ts), (b_in, b_ts), &mut s.rtcp);
     b.bridged_tick(now, (b_in, b_ts), (a_in, a_ts), &mut s.rtcp);
+}
+
+/// A transcoding bridge's tick: each side's inbound frame, decoded at its
+/// rate, is resampled to the other's and sent there in the other's codec,
+/// as an unbridged leg sends its prompt (a muted side sends silence).
+fn tick_transcoding(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch) {
+    let (na, nb) = (a.frame_samples, b.frame_samples);
+    a.play_inbound(now, &mut s.inbound[..na]);
+    b.play_inbound(now, &mut s.outbound[..nb]);
+    let (a_said, b_said) = (&s.inbound[..na], &s.outbound[..nb]);
+    hear(
+        a,
+        b_said,
+        b.shared.muted.load(Relaxed),
+        &mut s.heard_a[..na],
+    );
+    hear(
+        b,
+        a_said,
+        a.shared.muted.load(Relaxed),
+        &mut s.heard_b[..nb],
+    );
+    for (leg, said, heard) in [
+        (&mut *a, a_said, &s.heard_a[..na]),
+        (&mut *b, b_said, &s.heard_b[..nb]),
+    ] {
+        let in_ts = leg.jitter.playout_timestamp();
+        let out_ts = leg.writer.next_header().timestamp;
+        leg.send(now, heard, &mut s.payload, &mut s.packet);
+        leg.capture(said, in_ts, heard, out_ts);
+        leg.dtmf_tick(now);
+        leg.rtcp_tick(now, &mut s.rtcp);
+        leg.publish_stats();
+    }
+}
+
+/// What `leg` hears of its transcoding peer: the peer's frame at the leg's
+/// rate, or silence if the peer is muted (or the resampler refuses).
+fn hear(leg: &mut Leg, peer_said: &[i16], peer_muted: bool, out: &mut [i16]) {
+    let converted = match &mut leg.transcode {
+        Some(r) if !peer_muted => r.process(peer_said, out).is_ok(),
+        _ => false,
+    };
+    if !converted {
+        out.fill(0);
+    }
 }
 
 /// A conference's tick: every member's inbound frame into the mixer, one
@@ -917,6 +1005,8 @@ pub(crate) fn spawn_worker(
             payload: [0; MAX_FRAME_SAMPLES],
             packet: [0; RTP_HEADER_LEN + MAX_FRAME_SAMPLES],
             rtcp: [0; RTCP_BUF],
+            heard_a: [0; MAX_FRAME_SAMPLES],
+            heard_b: [0; MAX_FRAME_SAMPLES],
         }),
         load: Arc::clone(&load),
         counters,
@@ -1058,7 +1148,7 @@ impl Worker {
                     leg.rtcp_remote = None;
                 }
             }
-            Command::Bridge { a, b } => self.bridge(a, b),
+            Command::Bridge { a, b, transcode } => self.bridge(a, b, transcode),
             Command::Unbridge { id } => {
                 if let Some(i) = self.find(id) {
                     self.unbridge(i);
@@ -1149,7 +1239,7 @@ impl Worker {
             .position(|s| s.as_ref().is_some_and(|l| l.shared.id == id))
     }
 
-    fn bridge(&mut self, a: u64, b: u64) {
+    fn bridge(&mut self, a: u64, b: u64, transcode: Option<Box<(Resampler, Resampler)>>) {
         let (Some(i), Some(j)) = (self.find(a), self.find(b)) else {
             tracing::debug!(
                 worker = self.index,
@@ -1171,13 +1261,20 @@ impl Worker {
         let Some((x, y)) = pair_mut(&mut self.slots, i, j) else {
             return;
         };
-        if x.codec != y.codec || x.frame_samples != y.frame_samples {
-            // The engine checks this before queueing; never trust it blindly.
-            tracing::warn!(parent: &x.span, "bridge of different codecs refused");
+        if transcode.is_none() && (x.codec != y.codec || x.frame_samples != y.frame_samples) {
+            // The engine sends resamplers for these; never trust it blindly.
+            tracing::warn!(parent: &x.span, "relaying bridge of different codecs refused");
             return;
         }
         x.peer = Some(j);
         y.peer = Some(i);
+        if let Some(pair) = transcode {
+            let (into_x, into_y) = *pair;
+            (x.transcode, y.transcode) = (Some(into_x), Some(into_y));
+            (x.decode, y.decode) = (true, true);
+            tracing::info!(parent: &x.span, peer = %y.shared.label, peer_local = %y.shared.local_addr, codec = x.codec.encoding_name(), peer_codec = y.codec.encoding_name(), "bridged, transcoding");
+            return;
+        }
         let x_decode = x.needs_own_audio() || y.needs_sent_audio();
         let y_decode = y.needs_own_audio() || x.needs_sent_audio();
         x.decode = x_decode;

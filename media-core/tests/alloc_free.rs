@@ -135,3 +135,71 @@ fn construction_cost_per_leg_part() {
     assert!(jitter_bytes <= 4 * 1024, "jitter {jitter_bytes}");
     assert!(resampler_bytes <= 64 * 1024, "resampler {resampler_bytes}");
 }
+
+/// An Opus leg's per-tick work: encode (FEC on, and a DTX encoder on
+/// silence), jitter buffer with every 7th packet lost, decode, FEC
+/// recovery from the next packet, concealment of gaps. (libopus' own C
+/// allocations would not show here; it makes none after creation: its
+/// scratch lives on the stack.)
+#[test]
+fn opus_ticks_do_not_allocate() {
+    use media_core::codec::CodecState;
+    use media_core::opus::MAX_OPUS_PACKET;
+    use media_core::OpusParams;
+
+    let mut coder = CodecState::new(Codec::Opus, OpusParams::default()).unwrap();
+    let mut dtx = CodecState::new(Codec::Opus, OpusParams::for_peer(None, true)).unwrap();
+    let mut jb = JitterBuffer::new(JitterConfig {
+        clock_rate: 48_000,
+        max_payload: Codec::Opus.encoded_len(960),
+        ..JitterConfig::default()
+    });
+    let tone = Prompt::Tone {
+        freq_hz: 425.0,
+        on_ms: 1_000,
+        off_ms: 1_000,
+        amplitude: 8_000,
+    };
+    let mut player = PromptPlayer::new(&tone, 48_000).unwrap();
+    let mut writer = RtpWriter::new(111, 960);
+    let (mut pcm, mut payload, mut packet) = ([0i16; 960], [0u8; MAX_OPUS_PACKET], [0u8; 1_500]);
+    let silence = [0i16; 960];
+    let t0 = Instant::now();
+    let (mut recovered, mut gaps) = (0, 0);
+    let mut tick = |k: u32| {
+        let now = t0 + Duration::from_millis(20 * k as u64);
+        player.next_frame(&mut pcm);
+        let len = coder.encode(&pcm, &mut payload);
+        let _ = dtx.encode(&silence, &mut payload[len..]);
+        let n = writer.write(&payload[..len], &mut packet).unwrap();
+        // Every 7th packet lost, and a silent stretch (a DTX peer's gap).
+        if k % 7 != 3 && !(200..210).contains(&k) {
+            jb.push_rtp(now, &RtpPacket::parse(&packet[..n]).unwrap());
+        }
+        match jb.pop(now) {
+            Playout::Frame(p) => {
+                coder.decode(p, &mut pcm);
+            }
+            Playout::Lost => {
+                let next = jb.peek_next();
+                recovered += usize::from(next.is_some());
+                coder.conceal_loss(next, &mut pcm);
+            }
+            Playout::Empty => {
+                gaps += 1;
+                coder.fill_gap(&mut pcm);
+            }
+        }
+    };
+    for k in 0..10 {
+        tick(k);
+    }
+    let (allocs, bytes, ()) = measure(|| {
+        for k in 10..510 {
+            tick(k);
+        }
+    });
+    assert_eq!((allocs, bytes), (0, 0), "500 Opus ticks allocated");
+    assert!(recovered > 50, "FEC path ran {recovered} times");
+    assert!(gaps >= 10, "gap concealment ran {gaps} times");
+}

@@ -1,7 +1,10 @@
 //! A real SIP user agent with two-way audio: baresip dials the engine and
 //! talks (aufile source: espeak-ng speech); the engine records it and plays
 //! its prompt, which baresip's sndfile module dumps to a WAV we check. Once
-//! in G.711 µ-law (8 kHz), once in wideband G.722 (16 kHz).
+//! in G.711 µ-law (8 kHz), once in wideband G.722 (16 kHz), once in Opus
+//! (48 kHz; baresip's opus module). Each run pins baresip to one codec
+//! module, so the engine's preference (Opus first) does not change what
+//! the G.711 and G.722 runs test.
 
 use control_api::proto::call_event::Event;
 use std::path::{Path, PathBuf};
@@ -15,18 +18,34 @@ use switchboard_e2e::{event_kinds, events_until_ended, free_udp_range, run_check
 struct Codec {
     module: &'static str,
     name: &'static str,
+    /// How baresip's account names it (`audio_codecs`).
+    account_name: &'static str,
     rate: u32,
+    /// baresip's audio channels: its opus codec is always 2 (RFC 7587's
+    /// `opus/48000/2`), and its file source must match.
+    channels: u16,
 }
 
 const PCMU: Codec = Codec {
     module: "g711.so",
     name: "PCMU",
+    account_name: "PCMU",
     rate: 8000,
+    channels: 1,
 };
 const G722: Codec = Codec {
     module: "g722.so",
     name: "G722",
+    account_name: "G722",
     rate: 16000,
+    channels: 1,
+};
+const OPUS: Codec = Codec {
+    module: "opus.so",
+    name: "opus",
+    account_name: "opus/48000/2",
+    rate: 48000,
+    channels: 2,
 };
 
 fn baresip_config(scratch: &Scratch, sip_port: u16, source: &Path, codec: &Codec) -> PathBuf {
@@ -38,13 +57,14 @@ fn baresip_config(scratch: &Scratch, sip_port: u16, source: &Path, codec: &Codec
         "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nsip_transports udp\n\
          net_interface 127.0.0.1\ndns_server 127.0.0.1:53\n\
          audio_source aufile,{source}\naudio_player aufile,{heard}\naudio_alert aufile,/dev/null\n\
-         audio_srate {rate}\naudio_channels 1\nanswermode auto\nsnd_path {dump}\n\
+         audio_srate {rate}\naudio_channels {channels}\nanswermode auto\nsnd_path {dump}\n\
          module_path /usr/lib/baresip/modules\nmodule {module}\nmodule aufile.so\nmodule sndfile.so\n\
          module_app account.so\nmodule_app menu.so\n",
         source = source.display(),
         heard = scratch.path("heard.wav").display(),
         dump = dump.display(),
         rate = codec.rate,
+        channels = codec.channels,
         module = codec.module,
     );
     std::fs::write(dir.join("config"), config).expect("config");
@@ -52,7 +72,7 @@ fn baresip_config(scratch: &Scratch, sip_port: u16, source: &Path, codec: &Codec
         dir.join("accounts"),
         format!(
             "<sip:caller@127.0.0.1>;regint=0;audio_codecs={}\n",
-            codec.name
+            codec.account_name
         ),
     )
     .expect("accounts");
@@ -70,6 +90,11 @@ async fn baresip_calls_in_wideband_g722() {
     call_with(G722).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_in_opus() {
+    call_with(OPUS).await;
+}
+
 async fn call_with(codec: Codec) {
     let scratch = Scratch::new(&format!("baresip-{}", codec.name));
     let speech = Speech::generate(
@@ -77,7 +102,7 @@ async fn call_with(codec: Codec) {
         "Hello from baresip. This is a real user agent calling the engine.",
     );
     // The source and the reference at the codec's rate.
-    let (source, reference) = if codec.rate == 8000 {
+    let (source, reference) = if codec.rate == 8000 && codec.channels == 1 {
         (scratch.path("speech-ref.wav"), speech.reference)
     } else {
         let wav = scratch.path("speech-wide.wav");
@@ -89,6 +114,20 @@ async fn call_with(codec: Codec) {
                 .arg(&wav),
         );
         let reference = audio::read_mono(&wav);
+        // The same speech on both channels when baresip talks stereo.
+        let wav = if codec.channels == 2 {
+            let stereo = scratch.path("speech-stereo.wav");
+            run_checked(
+                Command::new("sox")
+                    .arg("-D")
+                    .arg(&wav)
+                    .args(["-c", "2"])
+                    .arg(&stereo),
+            );
+            stereo
+        } else {
+            wav
+        };
         (wav, reference)
     };
     let engine = Engine::start(&scratch, &[]);
@@ -136,7 +175,11 @@ async fn call_with(codec: Codec) {
         .map(|e| e.expect("entry").path())
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
         .expect("baresip's decoded-audio dump");
-    let heard = audio::read_mono(&dump);
+    let heard = if codec.channels == 2 {
+        audio::read_stereo(&dump).0
+    } else {
+        audio::read_mono(&dump)
+    };
     let tone = audio::dominant_frequency(&heard, codec.rate);
     assert!(
         (tone - 440.0).abs() < 15.0,

@@ -4,7 +4,7 @@ use super::call::{Call, NewCall};
 use super::Signalling;
 use crate::proto::{call_event, CallAnswered, CallStarted, HoldChanged};
 use asr_bridge::{AudioForkBackend, AudioForkConfig, StreamInfo};
-use media_core::{Codec, LegSpec, Prompt, TapDirection, TapSink, TAP_RATE};
+use media_core::{Codec, LegSpec, OpusParams, Prompt, TapDirection, TapSink, TAP_RATE};
 use sip_stack::dialog::Dialog;
 use sip_stack::message::{generate_tag, Method, Request, Response};
 use sip_stack::reliable::{lists_100rel, UasReliable};
@@ -94,6 +94,7 @@ impl Signalling {
         };
         let mut spec = LegSpec::new(call_id.clone(), codec);
         spec.payload_type = negotiated.payload_type;
+        spec.opus = opus_params(&negotiated);
         spec.ptime_ms = negotiated.ptime_ms;
         spec.remote = Some(negotiated.remote_rtp);
         spec.telephone_event_pt = negotiated.telephone_event_pt;
@@ -408,6 +409,7 @@ impl Signalling {
                 "PCMU" => Some(AudioCodec::Pcmu),
                 "PCMA" => Some(AudioCodec::Pcma),
                 "G722" => Some(AudioCodec::G722),
+                "OPUS" => Some(AudioCodec::Opus),
                 _ => None,
             })
             .collect()
@@ -511,8 +513,16 @@ pub(super) fn media_codec(codec: AudioCodec) -> Option<Codec> {
         AudioCodec::Pcmu => Some(Codec::Pcmu),
         AudioCodec::Pcma => Some(Codec::Pcma),
         AudioCodec::G722 => Some(Codec::G722),
-        _ => None,
+        AudioCodec::Opus => Some(Codec::Opus),
     }
+}
+
+/// The Opus encoder settings the peer asked for in its fmtp.
+pub(super) fn opus_params(negotiated: &NegotiatedAudio) -> OpusParams {
+    negotiated
+        .opus
+        .map(|f| OpusParams::for_peer(f.max_average_bitrate, f.use_dtx))
+        .unwrap_or_default()
 }
 
 trait CodecName {

@@ -153,6 +153,9 @@ impl Signalling {
         }
         let mut spec = LegSpec::new(call_id, codec);
         spec.payload_type = offer.payload_type;
+        // The party's fmtp is not known yet; while bridged the leg relays
+        // the caller's packets and encodes nothing anyway.
+        spec.opus = Default::default();
         spec.ptime_ms = offer.ptime_ms;
         spec.telephone_event_pt = offer.telephone_event_pt;
         spec.dtmf = Some(self.dtmf_sink(call_id, "callee"));

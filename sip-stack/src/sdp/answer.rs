@@ -91,6 +91,46 @@ impl Direction {
     }
 }
 
+/// The Opus `a=fmtp` parameters (RFC 7587 §6.1) that shape what we send.
+/// Parameters not listed (stereo, sprop-*, cbr, minptime) do not change
+/// how a mono 20 ms VoIP encoder works and are ignored, as are unknown or
+/// malformed ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpusFmtp {
+    /// `maxaveragebitrate`: the most the peer wants to receive, bit/s.
+    pub max_average_bitrate: Option<u32>,
+    /// `usedtx=1`: the peer prefers we send DTX.
+    pub use_dtx: bool,
+    /// `useinbandfec=1`: the peer can decode in-band FEC.
+    pub use_inband_fec: bool,
+}
+
+impl OpusFmtp {
+    /// Reads an fmtp parameter list: `key=value` pairs separated by `;`.
+    pub fn parse(params: &str) -> OpusFmtp {
+        let mut f = OpusFmtp::default();
+        let pairs = params
+            .split(';')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim()));
+        for (key, value) in pairs {
+            match key.as_str() {
+                "maxaveragebitrate" => f.max_average_bitrate = value.parse().ok(),
+                "usedtx" => f.use_dtx = value == "1",
+                "useinbandfec" => f.use_inband_fec = value == "1",
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// What we write for a stream we receive: we decode FEC. No
+    /// `minptime=10`: a leg plays one 20 ms packet per tick (and our
+    /// `a=ptime:20` says so), so inviting 10 ms packets would halve the
+    /// audio.
+    pub const OURS: &'static str = "useinbandfec=1";
+}
+
 /// What `media-core` needs to open the RTP leg after answering.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NegotiatedAudio {
@@ -104,6 +144,9 @@ pub struct NegotiatedAudio {
     pub ptime_ms: u32,
     /// Our direction, as written in the answer (the offer's reversed).
     pub direction: Direction,
+    /// For Opus: the peer's fmtp for the chosen payload type (defaults if
+    /// it had none); `None` for the other codecs.
+    pub opus: Option<OpusFmtp>,
 }
 
 const DEFAULT_PTIME_MS: u32 = 20;
@@ -131,6 +174,16 @@ fn is_codec(m: &MediaDescription, pt: u8, codec: AudioCodec) -> bool {
         }
         None => codec.static_payload_type() == Some(pt),
     }
+}
+
+/// The `a=fmtp` parameters of format `pt`, if any.
+fn fmtp(m: &MediaDescription, pt: u8) -> Option<&str> {
+    m.attributes
+        .iter()
+        .filter(|a| a.name.eq_ignore_ascii_case("fmtp"))
+        .filter_map(|a| a.value.as_deref()?.trim().split_once(' '))
+        .find(|(p, _)| p.parse() == Ok(pt))
+        .map(|(_, params)| params.trim())
 }
 
 fn ptime(offer: &SessionDescription, m: &MediaDescription) -> u32 {
@@ -179,6 +232,11 @@ pub(super) fn negotiate(
         telephone_event_pt,
         ptime_ms: ptime(offer, m),
         direction: offered.reversed(),
+        opus: (codec == AudioCodec::Opus).then(|| {
+            fmtp(m, payload_type)
+                .map(OpusFmtp::parse)
+                .unwrap_or_default()
+        }),
     }))
 }
 
@@ -194,6 +252,10 @@ pub(super) fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription
         rtpmap.push_str(&format!("/{ch}"));
     }
     let mut attributes = vec![Attribute::new("rtpmap", Some(rtpmap))];
+    if n.codec == AudioCodec::Opus {
+        let params = format!("{} {}", n.payload_type, OpusFmtp::OURS);
+        attributes.push(Attribute::new("fmtp", Some(params)));
+    }
     if let Some(te) = n.telephone_event_pt {
         formats.push(te.to_string());
         attributes.push(Attribute::new(
@@ -240,7 +302,9 @@ fn rejected(m: &MediaDescription) -> MediaDescription {
 /// in order: the first usable audio stream is accepted, every other line
 /// (video, a second audio, SRTP profiles we cannot terminate here) gets
 /// port 0. telephone-event is accepted when offered at the chosen codec's
-/// clock rate (so 8000 for PCMU/PCMA/G.722).
+/// clock rate (so 8000 for PCMU/PCMA/G.722, 48000 for Opus). For Opus the
+/// answer carries our fmtp ([`OpusFmtp::OURS`]) and the negotiated audio
+/// the offerer's ([`NegotiatedAudio::opus`]).
 pub fn answer_audio(
     offer: &SessionDescription,
     supported: &[AudioCodec],

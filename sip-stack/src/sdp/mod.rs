@@ -8,7 +8,7 @@
 mod answer;
 mod offer;
 
-pub use answer::{answer_audio, AudioCodec, Direction, NegotiatedAudio};
+pub use answer::{answer_audio, AudioCodec, Direction, NegotiatedAudio, OpusFmtp};
 pub use offer::{accept_answer, offer_audio, AudioOffer};
 
 use std::fmt;

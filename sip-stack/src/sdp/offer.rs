@@ -8,7 +8,9 @@ use super::{Direction, NegotiatedAudio, SdpError, SessionDescription};
 use crate::sdp::AudioCodec;
 
 /// What we offer on an outbound leg. One codec: a transparent bridge needs
-/// the far end to speak exactly what the other leg speaks.
+/// the far end to speak exactly what the other leg speaks. For Opus the
+/// offer carries our fmtp (in-band FEC) and the answer's
+/// fmtp comes back in [`NegotiatedAudio::opus`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AudioOffer {
     pub codec: AudioCodec,
@@ -32,6 +34,7 @@ pub fn offer_audio(
         telephone_event_pt: offer.telephone_event_pt,
         ptime_ms: offer.ptime_ms,
         direction: Direction::SendRecv,
+        opus: None,
     };
     session(
         local_ip,

@@ -92,6 +92,7 @@ a=sendrecv\r\n"
             telephone_event_pt: Some(101),
             ptime_ms: 20,
             direction: Direction::SendRecv,
+            opus: None,
         }
     );
 }
@@ -211,4 +212,143 @@ fn hostile_input_is_bounded() {
     ] {
         assert!(SessionDescription::parse(bad).is_err(), "{bad:?}");
     }
+}
+
+/// A Chrome-style audio section (as a SIP gateway in front of a browser
+/// passes it on, plain RTP/AVP): Opus first at 111, telephone-event at
+/// both clocks.
+const CHROME_LIKE_OFFER: &str = "v=0\r\n\
+o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+t=0 0\r\n\
+m=audio 50000 RTP/AVP 111 63 9 0 8 13 110 126\r\n\
+c=IN IP4 198.51.100.7\r\n\
+a=rtpmap:111 opus/48000/2\r\n\
+a=rtcp-fb:111 transport-cc\r\n\
+a=fmtp:111 minptime=10;useinbandfec=1\r\n\
+a=rtpmap:63 red/48000/2\r\n\
+a=fmtp:63 111/111\r\n\
+a=rtpmap:9 G722/8000\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:13 CN/8000\r\n\
+a=rtpmap:110 telephone-event/48000\r\n\
+a=rtpmap:126 telephone-event/8000\r\n\
+a=sendrecv\r\n";
+
+/// What baresip 1.0's opus module offers (stereo flags, a bit-rate cap,
+/// DTX), with the encoding name in capitals as some UAs write it.
+const BARESIP_LIKE_OFFER: &str = "v=0\r\n\
+o=- 1 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+c=IN IP4 127.0.0.1\r\n\
+t=0 0\r\n\
+m=audio 10004 RTP/AVP 96 9 0 8 101\r\n\
+a=rtpmap:96 OPUS/48000/2\r\n\
+a=fmtp:96 stereo=1;sprop-stereo=1;maxaveragebitrate=28000;usedtx=1\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-15\r\n\
+a=ptime:20\r\n";
+
+#[test]
+fn chrome_like_offer_negotiates_opus_at_its_payload_type() {
+    let (sdp, n) = answer(CHROME_LIKE_OFFER, ALL).unwrap();
+    assert_eq!((n.codec, n.payload_type), (AudioCodec::Opus, 111));
+    assert_eq!(n.clock_rate, 48_000);
+    assert_eq!(n.telephone_event_pt, Some(110), "te at the 48 kHz clock");
+    assert_eq!(
+        n.opus,
+        Some(OpusFmtp {
+            max_average_bitrate: None,
+            use_dtx: false,
+            use_inband_fec: true,
+        })
+    );
+    let text = sdp.to_string();
+    assert!(
+        text.contains(
+            "m=audio 20000 RTP/AVP 111 110\r\n\
+             a=rtpmap:111 opus/48000/2\r\n\
+             a=fmtp:111 useinbandfec=1\r\n\
+             a=rtpmap:110 telephone-event/48000\r\n\
+             a=fmtp:110 0-16\r\n\
+             a=ptime:20\r\n\
+             a=sendrecv\r\n"
+        ),
+        "{text}"
+    );
+    // Without Opus on our list the same offer gets G.722 and 8 kHz events.
+    let (_, n) = answer(CHROME_LIKE_OFFER, &[AudioCodec::G722, AudioCodec::Pcmu]).unwrap();
+    assert_eq!(
+        (n.codec, n.telephone_event_pt, n.opus),
+        (AudioCodec::G722, Some(126), None)
+    );
+}
+
+#[test]
+fn baresip_like_offer_fmtp_and_case_insensitive_rtpmap() {
+    let (sdp, n) = answer(BARESIP_LIKE_OFFER, ALL).unwrap();
+    assert_eq!((n.codec, n.payload_type), (AudioCodec::Opus, 96));
+    assert_eq!(
+        n.opus,
+        Some(OpusFmtp {
+            max_average_bitrate: Some(28_000),
+            use_dtx: true,
+            use_inband_fec: false,
+        })
+    );
+    // No telephone-event at 48 kHz offered: none accepted.
+    assert_eq!(n.telephone_event_pt, None);
+    assert_eq!(sdp.media[0].formats, vec!["96"]);
+    assert_eq!(sdp.media[0].attribute("fmtp"), Some("96 useinbandfec=1"));
+    // opus at the wrong clock is not Opus.
+    let wrong = BARESIP_LIKE_OFFER.replace("OPUS/48000/2", "opus/8000");
+    assert_eq!(answer(&wrong, ALL).unwrap().1.codec, AudioCodec::G722);
+}
+
+#[test]
+fn opus_fmtp_parsing() {
+    assert_eq!(OpusFmtp::parse(""), OpusFmtp::default());
+    assert_eq!(
+        OpusFmtp::parse(" MaxAverageBitrate = 20000 ; useinbandfec=1;usedtx=0;stereo;a=b=c"),
+        OpusFmtp {
+            max_average_bitrate: Some(20_000),
+            use_dtx: false,
+            use_inband_fec: true,
+        }
+    );
+    assert_eq!(
+        OpusFmtp::parse("maxaveragebitrate=lots").max_average_bitrate,
+        None
+    );
+    // Another format's fmtp is not Opus': defaults.
+    let other = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n\
+                 m=audio 5000 RTP/AVP 97\r\na=rtpmap:97 opus/48000/2\r\na=fmtp:98 usedtx=1\r\n";
+    assert_eq!(
+        answer(other, ALL).unwrap().1.opus,
+        Some(OpusFmtp::default())
+    );
+}
+
+#[test]
+fn opus_offer_and_its_answer() {
+    let offer = AudioOffer {
+        codec: AudioCodec::Opus,
+        payload_type: 111,
+        telephone_event_pt: Some(110),
+        ptime_ms: 20,
+    };
+    let sdp = offer_audio(&offer, LOCAL, 20_002, 9).to_string();
+    assert!(sdp.contains("m=audio 20002 RTP/AVP 111 110\r\n"), "{sdp}");
+    assert!(sdp.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"));
+    assert!(sdp.contains("a=rtpmap:110 telephone-event/48000\r\n"));
+    let answer = SessionDescription::parse(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n\
+         m=audio 31000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 usedtx=1\r\n",
+    )
+    .unwrap();
+    let n = accept_answer(&answer, &offer).unwrap();
+    assert_eq!((n.codec, n.payload_type), (AudioCodec::Opus, 111));
+    assert_eq!(n.opus.map(|o| o.use_dtx), Some(true));
+    assert_eq!(n.telephone_event_pt, None);
 }
