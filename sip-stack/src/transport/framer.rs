@@ -49,22 +49,29 @@ pub enum FrameError {
     /// The header section, kept so a request can be answered 400.
     #[error("message without Content-Length on a stream transport")]
     MissingContentLength { head: Bytes },
-    #[error("invalid or conflicting Content-Length {0:?}")]
-    InvalidContentLength(String),
+    /// The header section is kept here too, for the 400.
+    #[error("invalid or conflicting Content-Length {value:?}")]
+    InvalidContentLength { value: String, head: Bytes },
 }
 
 impl FrameError {
-    /// The 400 owed to a request that came without Content-Length (its
-    /// header section was read whole, so it can be answered). `None` for
-    /// the other errors, responses, ACKs and garbage.
+    /// The 400 owed to a request that came without a usable Content-Length
+    /// (missing, malformed or conflicting; its header section was read
+    /// whole, so it can be answered). `None` for oversized messages,
+    /// responses, ACKs and garbage.
     pub fn reply_400(&self) -> Option<Response> {
-        let FrameError::MissingContentLength { head } = self else {
-            return None;
+        let (head, reason) = match self {
+            FrameError::MissingContentLength { head } => {
+                (head, "Bad Request - missing Content-Length")
+            }
+            FrameError::InvalidContentLength { head, .. } => {
+                (head, "Bad Request - invalid Content-Length")
+            }
+            FrameError::TooLarge { .. } => return None,
         };
-        match parse(head) {
+        match parse_head(head) {
             Ok(SipMessage::Request(req)) if req.method != crate::message::Method::Ack => {
-                let mut resp =
-                    Response::for_request(&req, 400, "Bad Request - missing Content-Length");
+                let mut resp = Response::for_request(&req, 400, reason);
                 resp.set_to_tag(&crate::message::generate_tag());
                 Some(resp)
             }
@@ -151,9 +158,15 @@ impl StreamFramer {
                     };
                     self.scanned = 0;
                     let head = self.buf.get(..head_len).unwrap_or_default();
-                    let body_len = match content_length(head)? {
-                        Some(n) => n,
-                        None => {
+                    let body_len = match content_length(head) {
+                        Ok(Some(n)) => n,
+                        Err(value) => {
+                            return Err(FrameError::InvalidContentLength {
+                                value,
+                                head: Bytes::copy_from_slice(head),
+                            })
+                        }
+                        Ok(None) => {
                             return Err(FrameError::MissingContentLength {
                                 head: Bytes::copy_from_slice(head),
                             })
@@ -212,9 +225,30 @@ fn header_section_len(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// Parses a header section for the 400: its Content-Length headers are
+/// what is wrong with it, so they are dropped first (the parser would
+/// refuse them too) and the request is read without a body.
+fn parse_head(head: &[u8]) -> Result<SipMessage, crate::message::ParseError> {
+    let mut clean = Vec::with_capacity(head.len());
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        let name = line
+            .iter()
+            .position(|&b| b == b':')
+            .map(|colon| line[..colon].trim_ascii());
+        let is_length = name.is_some_and(|n| {
+            n.eq_ignore_ascii_case(b"content-length") || n.eq_ignore_ascii_case(b"l")
+        });
+        if !is_length {
+            clean.extend_from_slice(line);
+        }
+    }
+    parse(&clean)
+}
+
 /// The Content-Length of a header section (`Content-Length` or compact `l`,
-/// any case); `Ok(None)` when absent. Several values must agree.
-fn content_length(head: &[u8]) -> Result<Option<usize>, FrameError> {
+/// any case); `Ok(None)` when absent. Several values must agree; Err holds
+/// the offending value.
+fn content_length(head: &[u8]) -> Result<Option<usize>, String> {
     let mut found: Option<usize> = None;
     // The start line never looks like a header named Content-Length/l.
     for line in head.split(|&b| b == b'\n').take(MAX_HEAD_LINES) {
@@ -233,12 +267,12 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, FrameError> {
                 std::str::from_utf8(v)
                     .ok()
                     .and_then(|s| s.parse::<usize>().ok())
-                    .ok_or_else(|| FrameError::InvalidContentLength(text()))?
+                    .ok_or_else(text)?
             }
-            _ => return Err(FrameError::InvalidContentLength(text())),
+            _ => return Err(text()),
         };
         if found.is_some_and(|f| f != n) {
-            return Err(FrameError::InvalidContentLength(text()));
+            return Err(text());
         }
         found = Some(n);
     }

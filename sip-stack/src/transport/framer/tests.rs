@@ -170,10 +170,15 @@ fn bad_content_length_is_an_error() {
         assert!(
             matches!(
                 frames(bye.as_bytes(), 65_535),
-                Err(FrameError::InvalidContentLength(_))
+                Err(FrameError::InvalidContentLength { .. })
             ),
             "{bad}"
         );
+        // The request is still answered: 400, not a silent close.
+        let err = frames(bye.as_bytes(), 65_535).unwrap_err();
+        let reply = err.reply_400().expect("a 400 for the BYE");
+        assert_eq!(reply.status, 400);
+        assert!(reply.reason.contains("invalid Content-Length"), "{bad}");
     }
     let twice = BYE.replace("l: 0\r\n", "l: 0\r\nContent-Length: 5\r\n");
     assert!(frames(twice.as_bytes(), 65_535).is_err());
