@@ -6,7 +6,7 @@ set -euo pipefail
 
 want=(protobuf-compiler libprotobuf-dev cmake)
 if [ "${1:-build}" = "test" ]; then
-  want+=(sip-tester espeak-ng sox rtpengine-daemon baresip)
+  want+=(sip-tester espeak-ng sox rtpengine-daemon baresip kamailio)
 fi
 
 missing=()

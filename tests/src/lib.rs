@@ -5,6 +5,7 @@
 pub mod audio;
 pub mod engine;
 pub mod fork_server;
+pub mod kamailio;
 pub mod sipp;
 pub mod stream_ua;
 
