@@ -409,8 +409,9 @@ impl Leg {
                 let next = self.jitter.peek_next();
                 self.coder.conceal_loss(next, out)
             }
+            Playout::Insert if self.coder.conceals() => self.coder.conceal_loss(None, out),
             Playout::Empty if self.coder.conceals() => self.coder.fill_gap(out),
-            Playout::Lost => return self.plc.conceal(out),
+            Playout::Lost | Playout::Insert => return self.plc.conceal(out),
             Playout::Empty => return self.plc.silence(out),
         };
         fill_from(out, k);
