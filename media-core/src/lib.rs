@@ -48,7 +48,8 @@
 //! use std::time::{Duration, Instant};
 //! use media_core::jitter::{JitterBuffer, JitterConfig, Playout};
 //!
-//! let mut jb = JitterBuffer::new(JitterConfig::default()); // 40 ms target
+//! // Adaptive: starts at 40 ms, then follows the measured jitter (20–200 ms).
+//! let mut jb = JitterBuffer::new(JitterConfig::default());
 //! let t0 = Instant::now();
 //! jb.push(t0, 7, 1_120, &[0xff; 160]);
 //! assert_eq!(jb.pop(t0), Playout::Empty); // still buffering
@@ -190,7 +191,9 @@
 //!   system clock is stepped during the call.
 //!
 //! Media time and wallclock meet in the jitter buffer, which turns packets
-//! arriving at wallclock times into one frame of media per tick, and in
+//! arriving at wallclock times into one frame of media per tick (its delay
+//! controller compares the two for each packet: the relative transit delay
+//! that sizes the buffer, and the drift of a far-end clock), and in
 //! RTCP, whose interarrival jitter compares the two and whose SRs pair an
 //! NTP time with the RTP timestamp of the same instant.
 //!
