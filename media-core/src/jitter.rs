@@ -16,8 +16,9 @@
 //! - The target is applied without glitches where possible: a talkspurt
 //!   (after an underrun, i.e. silence) starts playing once its first packet
 //!   is `target` old by that measure. During continuous audio the buffer
-//!   shrinks by dropping one frame (at most one every [`DROP_EVERY`]
-//!   frames, and only when it and the next are both here) and grows by
+//!   shrinks, once it holds two frames more than the target, by dropping
+//!   one frame (at most one every [`DROP_EVERY`] frames, and only when it
+//!   and the next are both here) and grows by
 //!   playing one [`Playout::Insert`] (a concealed frame; silence when the
 //!   next packet starts a talkspurt). The same mechanism absorbs a sender
 //!   whose clock runs fast or slow: its drift shows up as the measured delay
@@ -485,7 +486,10 @@ impl JitterBuffer {
         let held = self.delay.delay_of(now, ts)?;
         let target = self.delay.target_us();
         let next_here = here(self.next_seq.wrapping_add(1)).is_some();
-        if held > target + self.ptime_us
+        // Two frames of slack before dropping: a frame too many costs 20 ms
+        // of latency, a dropped one costs audio (and a recording's
+        // alignment), so shrinking to the last frame waits for a talkspurt.
+        if held >= target + 2 * self.ptime_us
             && self.since_adjust >= DROP_EVERY
             && head.is_some()
             && next_here

@@ -148,9 +148,11 @@ fn steady_low_jitter_keeps_the_target_at_the_minimum() {
     assert_eq!(run.target_ms.last(), Some(&20));
     assert!(run.target_ms.iter().all(|&t| t <= 40));
     assert_eq!(run.lost + run.gaps, 0, "{:?}", run.stats);
-    assert_eq!(run.stats.frames_dropped_for_delay, 1, "40 ms start to 20");
+    // 40 ms held against a 20 ms target is one frame of slack: not worth
+    // dropping audio for (a talkspurt start would take it back).
+    assert_eq!(run.stats.frames_dropped_for_delay, 0);
     assert_eq!(run.stats.frames_inserted_for_delay, 0);
-    assert_eq!(run.frames, 2_999);
+    assert_eq!(run.frames, 3_000);
 }
 
 #[test]
