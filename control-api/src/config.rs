@@ -212,7 +212,13 @@ pub struct MediaSection {
     pub workers: usize,
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
+    /// Jitter buffer delay to start with (adaptive) or the fixed delay.
     pub jitter_delay_ms: u32,
+    /// Adapt the jitter buffer delay to the network (and sender clock drift).
+    pub jitter_adaptive: bool,
+    /// Bounds of the adaptive delay.
+    pub jitter_min_delay_ms: u32,
+    pub jitter_max_delay_ms: u32,
     /// What callers hear: a WAV file to loop; a tone when empty.
     pub prompt_wav: String,
     pub prompt_tone_hz: f32,
@@ -317,6 +323,9 @@ impl Default for MediaSection {
             rtp_port_min: 20_000,
             rtp_port_max: 30_000,
             jitter_delay_ms: 40,
+            jitter_adaptive: true,
+            jitter_min_delay_ms: 20,
+            jitter_max_delay_ms: 200,
             prompt_wav: String::new(),
             prompt_tone_hz: 440.0,
         }

@@ -62,6 +62,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         rtp_port_min: config.media.rtp_port_min,
         rtp_port_max: config.media.rtp_port_max,
         jitter_delay_ms: config.media.jitter_delay_ms,
+        jitter_adaptive: config.media.jitter_adaptive,
+        jitter_min_delay_ms: config.media.jitter_min_delay_ms,
+        jitter_max_delay_ms: config.media.jitter_max_delay_ms,
     })
     .context("starting media workers")?;
     let media = Arc::new(media);

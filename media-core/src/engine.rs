@@ -56,8 +56,15 @@ pub struct MediaConfig {
     /// the range, is bound for RTCP).
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
-    /// Jitter buffer target delay.
+    /// Jitter buffer delay to start a call with (adaptive), or the fixed
+    /// delay (`jitter_adaptive` off).
     pub jitter_delay_ms: u32,
+    /// Whether the jitter buffer adapts its delay to the measured jitter
+    /// and the sender's clock drift (see [`crate::jitter`]).
+    pub jitter_adaptive: bool,
+    /// Bounds of the adaptive delay.
+    pub jitter_min_delay_ms: u32,
+    pub jitter_max_delay_ms: u32,
 }
 
 impl Default for MediaConfig {
@@ -68,6 +75,9 @@ impl Default for MediaConfig {
             rtp_port_min: 20_000,
             rtp_port_max: 30_000,
             jitter_delay_ms: 40,
+            jitter_adaptive: true,
+            jitter_min_delay_ms: 20,
+            jitter_max_delay_ms: 200,
         }
     }
 }
@@ -122,10 +132,20 @@ impl MediaEngine {
     /// Spawns the worker threads (`media-0`, `media-1`, …) and the recorder
     /// writer thread (`media-recorder`).
     pub fn start(config: MediaConfig) -> Result<MediaEngine, MediaError> {
-        if config.jitter_delay_ms > MAX_JITTER_DELAY_MS {
+        for (key, ms) in [
+            ("jitter_delay_ms", config.jitter_delay_ms),
+            ("jitter_max_delay_ms", config.jitter_max_delay_ms),
+        ] {
+            if ms > MAX_JITTER_DELAY_MS {
+                return Err(MediaError::InvalidConfig(format!(
+                    "{key} {ms} above {MAX_JITTER_DELAY_MS}"
+                )));
+            }
+        }
+        if config.jitter_min_delay_ms > config.jitter_max_delay_ms {
             return Err(MediaError::InvalidConfig(format!(
-                "jitter_delay_ms {} above {MAX_JITTER_DELAY_MS}",
-                config.jitter_delay_ms
+                "jitter_min_delay_ms {} above jitter_max_delay_ms {}",
+                config.jitter_min_delay_ms, config.jitter_max_delay_ms
             )));
         }
         if even_ports(&config).is_none() {
@@ -206,7 +226,10 @@ impl MediaEngine {
             .map(|path| recorder.open(id, path, rate))
             .transpose()?;
         let jitter = JitterBuffer::new(JitterConfig {
+            adaptive: self.config.jitter_adaptive,
             target_delay_ms: self.config.jitter_delay_ms,
+            min_delay_ms: self.config.jitter_min_delay_ms,
+            max_delay_ms: self.config.jitter_max_delay_ms,
             ptime_ms: FRAME_MS,
             clock_rate: spec.codec.clock_rate(),
             max_payload: spec.codec.encoded_len(frame_samples),
@@ -284,7 +307,6 @@ impl MediaEngine {
                 .dtmf
                 .filter(|_| spec.telephone_event_pt.is_some())
                 .map(|sink| (DtmfReceiver::new(spec.codec.clock_rate()), sink)),
-            playout_delay: Duration::from_millis(self.config.jitter_delay_ms as u64),
             emodel: EModel::for_codec(spec.codec),
         };
         self.dispatch(leg, target)?;
@@ -710,5 +732,11 @@ mod tests {
             ..MediaConfig::default()
         };
         assert!(MediaEngine::start(bad).is_err());
+        let inverted = MediaConfig {
+            jitter_min_delay_ms: 300,
+            jitter_max_delay_ms: 100,
+            ..MediaConfig::default()
+        };
+        assert!(MediaEngine::start(inverted).is_err());
     }
 }

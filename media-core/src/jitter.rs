@@ -8,9 +8,21 @@
 //! allocate.
 //!
 //! Policy, in RFC 3550 terms:
-//! - Playout starts `target_delay` after the first packet of a talkspurt
-//!   arrived (a fixed delay for now; `set_target_delay` is the hook for an
-//!   adaptive controller later).
+//! - The delay adapts to the network (unless `adaptive` is off, then it is
+//!   `target_delay_ms`): [`crate::jitter_delay`] turns packet arrivals into
+//!   a target between `min_delay_ms` and `max_delay_ms`, and measures the
+//!   delay actually held as "how long after the fastest recent arrival a
+//!   frame is played".
+//! - The target is applied without glitches where possible: a talkspurt
+//!   (after an underrun, i.e. silence) starts playing once its first packet
+//!   is `target` old by that measure. During continuous audio the buffer
+//!   shrinks, once it holds two frames more than the target, by dropping
+//!   one frame (at most one every [`DROP_EVERY`] frames, and only when it
+//!   and the next are both here) and grows by
+//!   playing one [`Playout::Insert`] (a concealed frame; silence when the
+//!   next packet starts a talkspurt). The same mechanism absorbs a sender
+//!   whose clock runs fast or slow: its drift shows up as the measured delay
+//!   walking away from the target.
 //! - One packet is one frame: each `pop` plays `next_seq` or reports it
 //!   [`Playout::Lost`] when a later packet proves it is missing.
 //! - When nothing at all is buffered the buffer has underrun: it reports
@@ -22,16 +34,30 @@
 
 use std::time::{Duration, Instant};
 
+use crate::jitter_delay::{DelayConfig, DelayController};
 use crate::rtp::RtpPacket;
+
+/// Shrinking drops at most one frame per this many played frames.
+pub const DROP_EVERY: u32 = 25;
+/// Growing inserts at most one frame per this many played frames (never
+/// two concealed frames in a row for the sake of delay).
+pub const INSERT_EVERY: u32 = 3;
 
 /// Configuration, fixed at construction (sizes the storage).
 #[derive(Clone, Debug)]
 pub struct JitterConfig {
-    /// Delay from the first packet of a talkspurt to its playout.
+    /// Whether the delay follows the measured jitter (and sender clock
+    /// drift). Off, every talkspurt is played `target_delay_ms` after its
+    /// first packet arrived.
+    pub adaptive: bool,
+    /// The delay to start with (adaptive), or the fixed delay.
     pub target_delay_ms: u32,
-    /// Buffered audio beyond which the oldest frames are dropped so latency
-    /// cannot grow without bound (e.g. after a network stall delivers a burst).
-    /// Raised to at least `target_delay_ms` + 4 packets.
+    /// Smallest adaptive target.
+    pub min_delay_ms: u32,
+    /// Largest adaptive target. Buffered audio beyond it plus 4 packets of
+    /// headroom is dropped, oldest first, so latency cannot grow without
+    /// bound (e.g. after a network stall delivers a burst). Without
+    /// `adaptive` the cap is at least `target_delay_ms` + 4 packets.
     pub max_delay_ms: u32,
     /// Duration of one packet, i.e. of one popped frame.
     pub ptime_ms: u32,
@@ -49,7 +75,9 @@ pub struct JitterConfig {
 impl Default for JitterConfig {
     fn default() -> Self {
         JitterConfig {
+            adaptive: true,
             target_delay_ms: 40,
+            min_delay_ms: 20,
             max_delay_ms: 200,
             ptime_ms: 20,
             clock_rate: 8_000,
@@ -67,6 +95,10 @@ pub enum Playout<'a> {
     Frame(&'a [u8]),
     /// The next packet is missing (later ones arrived): conceal.
     Lost,
+    /// Nothing is missing, but the buffer grows its delay by one frame:
+    /// conceal (repeat) without counting a loss, and without using the next
+    /// packet's FEC (that packet is still to be played).
+    Insert,
     /// Not started, re-buffering, or underrun: nothing to play.
     Empty,
 }
@@ -102,6 +134,12 @@ pub struct JitterStats {
     /// Restarts: confirmed jumps, SSRC changes and explicit resets.
     pub resets: u64,
     pub underruns: u64,
+    /// Frames that arrived but were skipped to shrink the delay towards
+    /// the target (or to follow a sender whose clock runs fast).
+    pub frames_dropped_for_delay: u64,
+    /// Frames inserted ([`Playout::Insert`], or silence before a
+    /// talkspurt) to grow the delay (or to follow a slow sender clock).
+    pub frames_inserted_for_delay: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -110,6 +148,7 @@ struct Slot {
     seq: u16,
     timestamp: u32,
     len: u16,
+    marker: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -145,6 +184,19 @@ pub struct JitterBuffer {
     ssrc: Option<u32>,
     playout_ts: u32,
     stats: JitterStats,
+    delay: DelayController,
+    ptime_us: i64,
+    /// Frames played since the last drop or insert (or talkspurt start).
+    since_adjust: u32,
+    /// Empty pops since the last frame played (to tell loss from silence
+    /// when playout resumes after an underrun).
+    empties: u32,
+}
+
+/// A correction of the held delay, decided at a pop.
+enum Adjust {
+    Drop,
+    Insert { silent: bool },
 }
 
 impl JitterBuffer {
@@ -155,16 +207,32 @@ impl JitterBuffer {
         let ptime = cfg.ptime_ms.max(1);
         // The cap must leave the target plus some jitter headroom, or the
         // catch-up rule would fight the target delay.
-        let max_delay = cfg
-            .max_delay_ms
-            .max(cfg.target_delay_ms.saturating_add(4 * ptime));
+        let max_delay = if cfg.adaptive {
+            cfg.max_delay_ms
+                .max(cfg.target_delay_ms)
+                .saturating_add(4 * ptime)
+        } else {
+            cfg.max_delay_ms
+                .max(cfg.target_delay_ms.saturating_add(4 * ptime))
+        };
         let max_frames = (max_delay / ptime).clamp(1, 1024);
         let capacity = (max_frames as usize + 2).next_power_of_two();
         let timestamp_step = (cfg.clock_rate as u64 * ptime as u64 / 1000) as u32;
         let max_ts_jump = (cfg.clock_rate as u64 * cfg.max_timestamp_jump_ms as u64 / 1000)
             .min(i32::MAX as u64) as u32;
+        let delay = DelayController::new(DelayConfig {
+            min_ms: cfg.min_delay_ms.min(cfg.max_delay_ms),
+            max_ms: cfg.max_delay_ms,
+            initial_ms: cfg.target_delay_ms,
+            ptime_ms: ptime,
+            clock_rate: cfg.clock_rate,
+        });
         JitterBuffer {
-            target_delay: Duration::from_millis(cfg.target_delay_ms as u64),
+            target_delay: if cfg.adaptive {
+                delay.target()
+            } else {
+                Duration::from_millis(cfg.target_delay_ms as u64)
+            },
             max_frames: max_frames as u16,
             timestamp_step,
             max_ts_jump,
@@ -180,6 +248,10 @@ impl JitterBuffer {
             ssrc: None,
             playout_ts: 0,
             stats: JitterStats::default(),
+            delay,
+            ptime_us: i64::from(ptime) * 1_000,
+            since_adjust: 0,
+            empties: 0,
             cfg,
         }
     }
@@ -213,10 +285,15 @@ impl JitterBuffer {
         self.data.get(start..start + slot.len as usize)
     }
 
-    /// Changes the target delay; takes effect at the next talkspurt. The hook
-    /// for an adaptive delay controller.
+    /// Changes the fixed target delay; takes effect at the next talkspurt.
+    /// Without effect when `adaptive` (the controller owns the target).
     pub fn set_target_delay(&mut self, delay: Duration) {
         self.target_delay = delay;
+    }
+
+    /// The delay the buffer currently aims for.
+    pub fn target_delay(&self) -> Duration {
+        self.target_delay
     }
 
     /// Forgets everything buffered and the stream's numbering (SSRC change,
@@ -228,6 +305,7 @@ impl JitterBuffer {
         self.reference = None;
         self.probation = None;
         self.ssrc = None;
+        self.delay.restart();
         self.stats.resets += 1;
     }
 
@@ -238,11 +316,24 @@ impl JitterBuffer {
             self.reset();
         }
         self.ssrc = Some(packet.ssrc);
-        self.push(now, packet.seq, packet.timestamp, packet.payload)
+        let p = packet;
+        self.push_marked(now, p.seq, p.timestamp, p.marker, p.payload)
     }
 
     /// Copies one packet's payload into its slot.
     pub fn push(&mut self, now: Instant, seq: u16, ts: u32, payload: &[u8]) -> PushOutcome {
+        self.push_marked(now, seq, ts, false, payload)
+    }
+
+    /// [`JitterBuffer::push`] with the RTP marker bit (start of a talkspurt).
+    pub fn push_marked(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        ts: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> PushOutcome {
         if payload.len() > self.cfg.max_payload {
             self.stats.too_large += 1;
             return PushOutcome::TooLarge;
@@ -261,6 +352,8 @@ impl JitterBuffer {
                 self.ssrc = ssrc;
                 outcome = PushOutcome::Restarted;
             } else if d < 0 && !self.reorder_before_start(seq) {
+                // The clearest sign the delay is too small: tell the controller.
+                self.delay.on_arrival(now, ts);
                 self.stats.late += 1;
                 return PushOutcome::Late;
             }
@@ -281,18 +374,28 @@ impl JitterBuffer {
         if ahead >= self.slots.len() {
             self.skip_head(ahead + 1 - self.slots.len());
         }
-        self.store(seq, ts, payload).unwrap_or(outcome)
+        let refused = self.store(seq, ts, marker, payload);
+        if refused.is_none() {
+            self.delay.on_arrival(now, ts);
+        }
+        refused.unwrap_or(outcome)
     }
 
     /// The frame for this tick. Call exactly once per `ptime`.
     pub fn pop(&mut self, now: Instant) -> Playout<'_> {
+        if self.cfg.adaptive {
+            self.delay.update(now);
+            self.target_delay = self.delay.target();
+        }
         match self.state {
             State::Idle => return self.empty(),
             State::Buffering { since } => {
-                if now.saturating_duration_since(since) < self.target_delay {
+                if !self.ready_to_start(now, since) {
                     return self.empty();
                 }
                 self.state = State::Playing;
+                self.since_adjust = 0;
+                self.count_loss_across_underrun();
             }
             State::Playing => {}
         }
@@ -305,6 +408,27 @@ impl JitterBuffer {
         if span > self.max_frames as usize {
             self.skip_head(span - self.max_frames as usize);
         }
+        match self.adjustment(now) {
+            Some(Adjust::Insert { silent }) => {
+                self.since_adjust = 0;
+                self.stats.frames_inserted_for_delay += 1;
+                return if silent {
+                    Playout::Empty
+                } else {
+                    Playout::Insert
+                };
+            }
+            Some(Adjust::Drop) => {
+                self.since_adjust = 0;
+                let idx = self.index(self.next_seq);
+                self.slots[idx].filled = false;
+                self.buffered -= 1;
+                self.next_seq = self.next_seq.wrapping_add(1);
+                self.stats.frames_dropped_for_delay += 1;
+            }
+            None => {}
+        }
+        self.since_adjust = self.since_adjust.saturating_add(1);
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
         self.played = Some(seq);
@@ -323,7 +447,78 @@ impl JitterBuffer {
         }
     }
 
+    /// Whether a buffered talkspurt starts playing now: once its first
+    /// packet is `target` old (adaptive: measured against the fastest
+    /// recent arrival, so a late first packet does not add its lateness).
+    fn ready_to_start(&self, now: Instant, since: Instant) -> bool {
+        let waited = now.saturating_duration_since(since);
+        if !self.cfg.adaptive {
+            return waited >= self.target_delay;
+        }
+        let head = self.slots[self.index(self.next_seq)];
+        let measured = (head.filled && head.seq == self.next_seq)
+            .then(|| self.delay.delay_of(now, head.timestamp))
+            .flatten();
+        match measured {
+            Some(d) => {
+                d >= self.delay.target_us()
+                    || waited >= Duration::from_millis(self.cfg.max_delay_ms as u64)
+            }
+            None => waited >= self.target_delay,
+        }
+    }
+
+    /// Whether this pop should drop or insert a frame to bring the held
+    /// delay back to the target (adaptive only, while playing).
+    fn adjustment(&self, now: Instant) -> Option<Adjust> {
+        if !self.cfg.adaptive {
+            return None;
+        }
+        let here = |seq: u16| {
+            let slot = self.slots[self.index(seq)];
+            (slot.filled && slot.seq == seq).then_some(slot)
+        };
+        let head = here(self.next_seq);
+        let ts = match head {
+            Some(slot) => slot.timestamp,
+            None => self.playout_ts.wrapping_add(self.timestamp_step),
+        };
+        let held = self.delay.delay_of(now, ts)?;
+        let target = self.delay.target_us();
+        let next_here = here(self.next_seq.wrapping_add(1)).is_some();
+        // Two frames of slack before dropping: a frame too many costs 20 ms
+        // of latency, a dropped one costs audio (and a recording's
+        // alignment), so shrinking to the last frame waits for a talkspurt.
+        if held >= target + 2 * self.ptime_us
+            && self.since_adjust >= DROP_EVERY
+            && head.is_some()
+            && next_here
+        {
+            Some(Adjust::Drop)
+        } else if held + self.ptime_us / 2 < target && self.since_adjust >= INSERT_EVERY {
+            let silent = head.is_some_and(|h| h.marker);
+            Some(Adjust::Insert { silent })
+        } else {
+            None
+        }
+    }
+
+    /// Playout resumes after an underrun: if the sequence skipped no more
+    /// packets than the time that passed explains, they were lost, not
+    /// silence (a gap in silence suppression advances the timestamp, not
+    /// the sequence number).
+    fn count_loss_across_underrun(&mut self) {
+        if let Some(p) = self.played {
+            let gap = self.next_seq.wrapping_sub(p).wrapping_sub(1) as i16;
+            if gap > 0 && gap as u32 <= self.empties + 1 {
+                self.stats.lost += gap as u64;
+            }
+        }
+        self.empties = 0;
+    }
+
     fn empty(&mut self) -> Playout<'static> {
+        self.empties = self.empties.saturating_add(1);
         if self.played.is_some() {
             self.playout_ts = self.playout_ts.wrapping_add(self.timestamp_step);
         }
@@ -361,7 +556,7 @@ impl JitterBuffer {
         (ts.wrapping_sub(expected) as i32).unsigned_abs() > self.max_ts_jump
     }
 
-    fn store(&mut self, seq: u16, ts: u32, payload: &[u8]) -> Option<PushOutcome> {
+    fn store(&mut self, seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Option<PushOutcome> {
         let idx = self.index(seq);
         let slot = &mut self.slots[idx];
         if slot.filled && slot.seq == seq {
@@ -376,6 +571,7 @@ impl JitterBuffer {
             seq,
             timestamp: ts,
             len: payload.len() as u16,
+            marker,
         };
         let start = idx * self.cfg.max_payload;
         self.data[start..start + payload.len()].copy_from_slice(payload);
@@ -430,3 +626,7 @@ impl JitterBuffer {
 #[cfg(test)]
 #[path = "jitter_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "jitter_trace_tests.rs"]
+mod trace_tests;

@@ -148,6 +148,13 @@ pub struct LegStats {
     /// Valid packets received on this leg and relayed out of its bridged
     /// peer (they are also in the peer's `packets_sent`).
     pub packets_forwarded: u64,
+    /// Frames the adaptive jitter buffer skipped to shrink its delay (or to
+    /// follow a far end whose clock runs fast).
+    pub frames_dropped_for_delay: u64,
+    /// Frames it concealed to grow its delay (or for a slow far-end clock).
+    pub frames_inserted_for_delay: u64,
+    /// The jitter buffer's current target delay (a gauge, not a counter).
+    pub jitter_delay_ms: u64,
 }
 
 /// The final account of a stopped leg.
@@ -184,6 +191,9 @@ atomic_stats!(
     bytes_sent,
     packets_lost,
     packets_late,
+    frames_dropped_for_delay,
+    frames_inserted_for_delay,
+    jitter_delay_ms,
     packets_invalid,
     dtmf_packets,
     dtmf_events,

@@ -48,7 +48,8 @@
 //! use std::time::{Duration, Instant};
 //! use media_core::jitter::{JitterBuffer, JitterConfig, Playout};
 //!
-//! let mut jb = JitterBuffer::new(JitterConfig::default()); // 40 ms target
+//! // Adaptive: starts at 40 ms, then follows the measured jitter (20–200 ms).
+//! let mut jb = JitterBuffer::new(JitterConfig::default());
 //! let t0 = Instant::now();
 //! jb.push(t0, 7, 1_120, &[0xff; 160]);
 //! assert_eq!(jb.pop(t0), Playout::Empty); // still buffering
@@ -190,7 +191,9 @@
 //!   system clock is stepped during the call.
 //!
 //! Media time and wallclock meet in the jitter buffer, which turns packets
-//! arriving at wallclock times into one frame of media per tick, and in
+//! arriving at wallclock times into one frame of media per tick (its delay
+//! controller compares the two for each packet: the relative transit delay
+//! that sizes the buffer, and the drift of a far-end clock), and in
 //! RTCP, whose interarrival jitter compares the two and whose SRs pair an
 //! NTP time with the RTP timestamp of the same instant.
 //!
@@ -255,8 +258,9 @@
 //!
 //! # Memory per leg
 //!
-//! About 4.5 KB for a G.711 leg without taps: the jitter buffer's 16 slots
-//! of 160 bytes plus metadata (2.8 KB), one frame of concealment history
+//! About 5 KB for a G.711 leg without taps: the jitter buffer's 16 slots
+//! of 160 bytes plus metadata (2.8 KB) and its delay controller's
+//! arrival history (0.6 KB), one frame of concealment history
 //! (320 B), RTP/codec state, the RTCP session (about 300 B with its CNAME)
 //! and the shared stats and quality; and two sockets (RTP, RTCP). Each tapped direction adds
 //! one rubato FFT resampler (at most 27 KB). A WAV prompt holds its decoded
@@ -269,7 +273,8 @@
 //!
 //! [`codec`] G.711 · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses ·
 //! [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
-//! call quality and the E-model · [`jitter`] the jitter buffer ·
+//! call quality and the E-model · [`jitter`] the jitter buffer
+//! ([`jitter_delay`] its adaptive delay) ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
 //! [`relay`] a bridge's per-packet decisions · [`mixer`] conference
 //! mixing (minus-one, listen, whisper, barge, mute) · [`leg`] leg API ·
@@ -282,8 +287,7 @@
 //! messages, reduced-size RTCP; the SDP `a=rtcp` address: reports go to the
 //! latched source or port + 1); sending DTMF
 //! into a bridged leg's relayed stream (unbridged and conference legs send
-//! it: [`LegHandle::send_dtmf`]); adaptive jitter delay (the
-//! buffer has `set_target_delay` for it); relaying telephone-events
+//! it: [`LegHandle::send_dtmf`]); relaying telephone-events
 //! across a transcoding bridge (each side detects its own, and can send);
 //! conferences across sample rates (a conference mixes at one rate; a leg
 //! of another rate is refused with [`MediaError::Unsupported`]); batch I/O
@@ -296,6 +300,7 @@ mod error;
 pub mod frame;
 pub mod g722;
 pub mod jitter;
+pub mod jitter_delay;
 pub mod leg;
 pub mod mixer;
 pub mod opus;

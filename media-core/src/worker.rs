@@ -312,8 +312,6 @@ pub(crate) struct Leg {
     pub(crate) dtmf: Option<(DtmfReceiver, Box<dyn DtmfSink>)>,
     /// Key presses to send, and the one being sent.
     pub(crate) dtmf_out: DtmfOut,
-    /// The jitter buffer's delay, part of the MOS estimate's one-way delay.
-    pub(crate) playout_delay: Duration,
     pub(crate) emodel: EModel,
 }
 
@@ -409,8 +407,9 @@ impl Leg {
                 let next = self.jitter.peek_next();
                 self.coder.conceal_loss(next, out)
             }
+            Playout::Insert if self.coder.conceals() => self.coder.conceal_loss(None, out),
             Playout::Empty if self.coder.conceals() => self.coder.fill_gap(out),
-            Playout::Lost => return self.plc.conceal(out),
+            Playout::Lost | Playout::Insert => return self.plc.conceal(out),
             Playout::Empty => return self.plc.silence(out),
         };
         fill_from(out, k);
@@ -776,8 +775,13 @@ impl Leg {
         self.stats.packets_late = j.late;
         self.stats.packets_duplicate = j.duplicate;
         self.stats.packets_discarded = j.too_large + j.jumps + j.dropped;
+        self.stats.frames_dropped_for_delay = j.frames_dropped_for_delay;
+        self.stats.frames_inserted_for_delay = j.frames_inserted_for_delay;
+        let delay = self.jitter.target_delay();
+        self.stats.jitter_delay_ms = delay.as_millis() as u64;
         self.shared.stats.publish(&self.stats);
-        let quality = self.rtcp.quality(self.playout_delay, self.emodel);
+        // The buffer's delay is part of the MOS estimate's one-way delay.
+        let quality = self.rtcp.quality(delay, self.emodel);
         self.shared.quality.publish(&quality);
     }
 

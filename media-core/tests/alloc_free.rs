@@ -180,6 +180,9 @@ fn opus_ticks_do_not_allocate() {
             Playout::Frame(p) => {
                 coder.decode(p, &mut pcm);
             }
+            Playout::Insert => {
+                coder.conceal_loss(None, &mut pcm);
+            }
             Playout::Lost => {
                 let next = jb.peek_next();
                 recovered += usize::from(next.is_some());

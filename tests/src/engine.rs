@@ -94,6 +94,12 @@ impl Engine {
                 (rtp_min + 38).to_string(),
             )
             .env("SWITCHBOARD_MEDIA__WORKERS", "2")
+            // The audio checks compare recordings sample for sample with
+            // the source timeline. The adaptive jitter buffer may rightly
+            // drop or insert a frame when a loaded CI machine delays
+            // packets, which shifts that timeline; its behaviour is tested
+            // on recorded-like traces in media-core. A test may turn it on.
+            .env("SWITCHBOARD_MEDIA__JITTER_ADAPTIVE", "false")
             .env("SWITCHBOARD_RECORDING__DIR", &recordings)
             .env("NO_COLOR", "1")
             .current_dir(&scratch.0)
