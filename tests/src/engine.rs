@@ -178,6 +178,23 @@ impl Engine {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
+    /// Waits (bounded) until the sample `name` (labels included, e.g.
+    /// `switchboard_trunk_up{trunk="a"}`) reads `want`.
+    pub fn wait_metric(&self, name: &str, want: f64, limit: Duration) {
+        let until = Instant::now() + limit;
+        loop {
+            let got = self.metric(name);
+            if got == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{name} is {got:?}, not {want}, after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub async fn grpc(&self) -> CallControlClient<Channel> {
         CallControlClient::connect(format!("http://{}", self.grpc))
             .await

@@ -3,27 +3,12 @@
 //! refreshes the 2 s binding before it runs out (two rounds). When the
 //! registrar goes away, the binding lapses and the gauge says so.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchboard_e2e::engine::Engine;
 use switchboard_e2e::sipp::Sipp;
 use switchboard_e2e::{free_udp_range, Scratch};
 
 const METRIC: &str = "switchboard_trunk_registered{trunk=\"carrier-a\"}";
-
-fn wait_metric(engine: &Engine, want: f64, limit: Duration) {
-    let until = Instant::now() + limit;
-    loop {
-        let got = engine.metric(METRIC);
-        if got == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "{METRIC} is {got:?}, not {want}, after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn the_engine_registers_refreshes_and_notices_a_lapse() {
@@ -48,11 +33,11 @@ fn the_engine_registers_refreshes_and_notices_a_lapse() {
         ],
     );
 
-    wait_metric(&engine, 1.0, Duration::from_secs(10));
+    engine.wait_metric(METRIC, 1.0, Duration::from_secs(10));
     // Both rounds (challenge, credentials, 200) done: the refresh happened.
     registrar.assert_success(Duration::from_secs(20));
     // Nobody answers the next refresh: the binding lapses.
-    wait_metric(&engine, 0.0, Duration::from_secs(20));
+    engine.wait_metric(METRIC, 0.0, Duration::from_secs(20));
     let log = engine.log_lines().join("\n");
     assert_eq!(log.matches("registered with the trunk").count(), 2, "{log}");
     assert!(log.contains("registration lapsed"), "{log}");

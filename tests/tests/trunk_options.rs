@@ -3,27 +3,12 @@
 //! after two pings in a row go unanswered once SIPp is gone, and up again
 //! when a SIP stack answers there again. Read from the engine's metrics.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchboard_e2e::engine::Engine;
 use switchboard_e2e::sipp::Sipp;
 use switchboard_e2e::{free_udp_range, Scratch};
 
 const METRIC: &str = "switchboard_trunk_up{trunk=\"carrier-a\"}";
-
-fn wait_metric(engine: &Engine, want: f64, limit: Duration) {
-    let until = Instant::now() + limit;
-    loop {
-        let got = engine.metric(METRIC);
-        if got == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "{METRIC} is {got:?}, not {want}, after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn a_trunk_goes_down_when_it_stops_answering_options_and_comes_back() {
@@ -48,11 +33,11 @@ fn a_trunk_goes_down_when_it_stops_answering_options_and_comes_back() {
         ],
     );
 
-    wait_metric(&engine, 1.0, Duration::from_secs(10));
+    engine.wait_metric(METRIC, 1.0, Duration::from_secs(10));
     trunk.assert_success(Duration::from_secs(20)); // answered its 3 pings
-    wait_metric(&engine, 0.0, Duration::from_secs(20));
+    engine.wait_metric(METRIC, 0.0, Duration::from_secs(20));
 
     let again = Sipp::serve_with("uas_options.xml", port, &scratch.0, &["-m", "1"]);
-    wait_metric(&engine, 1.0, Duration::from_secs(10));
+    engine.wait_metric(METRIC, 1.0, Duration::from_secs(10));
     again.assert_success(Duration::from_secs(20));
 }
