@@ -72,6 +72,12 @@ async fn sipp_call_is_answered_recorded_forked_and_reported() {
         rtp.packets_received
     );
     assert_eq!(rtp.packets_lost, 0);
+    // The harness runs the jitter buffer in fixed mode at its 40 ms start.
+    assert_eq!(rtp.jitter_buffer_ms, 40, "{rtp:?}");
+    assert_eq!(
+        (rtp.frames_dropped_for_delay, rtp.frames_inserted_for_delay),
+        (0, 0)
+    );
     assert!(
         rtp.packets_sent >= expected,
         "engine sent only {} packets",

@@ -346,6 +346,9 @@ pub fn counters(s: &LegStats) -> RtpCounters {
         packets_lost: s.packets_lost,
         packets_late: s.packets_late,
         packets_invalid: s.packets_invalid,
+        frames_dropped_for_delay: s.frames_dropped_for_delay,
+        frames_inserted_for_delay: s.frames_inserted_for_delay,
+        jitter_buffer_ms: s.jitter_delay_ms,
     }
 }
 
