@@ -8,13 +8,15 @@
 //! ```text
 //!   SIP/UDP,TCP,TLS ──▶ signalling task ──legs──▶ media workers ──taps──▶ asr-bridge
 //!                         │    ▲                      (RTP in/out, recording)
-//!               events ◀──┘    └── commands ◀── gRPC CallControl (Hangup, ListCalls)
+//!               events ◀──┘    └── commands ◀── gRPC CallControl (Hangup, Transfer, ...)
 //!                 │
 //!                 └──▶ EventBus ──▶ gRPC SubscribeEvents
 //! ```
 //!
-//! Everything has an embedded default ([`config::Config`]) and listens on
-//! loopback until `server.listen_ip` says otherwise.
+//! Where inbound calls go is [`routing`] (the `[[routes]]` table by dialled
+//! number, then `routing.bridge_to`). Everything has an embedded default
+//! ([`config::Config`]) and listens on loopback until `server.listen_ip`
+//! says otherwise.
 
 pub mod config;
 pub mod events;
