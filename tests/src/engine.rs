@@ -74,6 +74,18 @@ impl Engine {
         unreachable!("the last attempt returns or panics")
     }
 
+    /// An engine that bridges every call to the SIP UAS on
+    /// 127.0.0.1:`agent_port` over UDP (`routing.bridge_to`).
+    pub fn bridging_to(scratch: &Scratch, agent_port: u16) -> Engine {
+        Engine::start(
+            scratch,
+            &[(
+                "SWITCHBOARD_ROUTING__BRIDGE_TO",
+                format!("127.0.0.1:{agent_port}"),
+            )],
+        )
+    }
+
     /// Starts the process on freshly picked ports without waiting.
     fn spawn(scratch: &Scratch, env: &[(&str, String)]) -> Engine {
         let (sip_port, grpc_port, http_port) = (free_port(), free_port(), free_port());

@@ -20,13 +20,7 @@ async fn caller_and_agent_are_bridged_and_recorded_in_stereo() {
     let agent = Speech::generate_as(&scratch, "agent", "Sure, I can help you with that today.");
     let agent_port = free_udp_range(1);
     let agent_sipp = Sipp::serve("uas_pcmu_speech.xml", agent_port, &scratch.0);
-    let engine = Engine::start(
-        &scratch,
-        &[(
-            "SWITCHBOARD_ROUTING__BRIDGE_TO",
-            format!("127.0.0.1:{agent_port}"),
-        )],
-    );
+    let engine = Engine::bridging_to(&scratch, agent_port);
     let (_grpc, mut events) = engine.subscribe().await;
 
     let talk_ms = caller.reference.len().max(agent.reference.len()) as u64 / 8;

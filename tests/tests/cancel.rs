@@ -14,13 +14,7 @@ async fn a_caller_cancels_while_the_agent_rings() {
     let scratch = Scratch::new("cancel");
     let agent_port = free_udp_range(1);
     let agent = Sipp::serve("uas_ring_no_answer.xml", agent_port, &scratch.0);
-    let engine = Engine::start(
-        &scratch,
-        &[(
-            "SWITCHBOARD_ROUTING__BRIDGE_TO",
-            format!("127.0.0.1:{agent_port}"),
-        )],
-    );
+    let engine = Engine::bridging_to(&scratch, agent_port);
     let (_grpc, mut events) = engine.subscribe().await;
     let caller = Sipp::call("uac_pcmu_cancel.xml", engine.sip, &scratch.0, 0);
     let events = events_until_ended(&mut events, Duration::from_secs(40)).await;

@@ -95,13 +95,7 @@ async fn reliable_provisionals_on_both_sides_of_a_bridge() {
     let scratch = Scratch::new("prack-bridge");
     let agent_port = switchboard_e2e::free_udp_range(1);
     let agent = Sipp::serve("uas_prack.xml", agent_port, &scratch.0);
-    let engine = Engine::start(
-        &scratch,
-        &[(
-            "SWITCHBOARD_ROUTING__BRIDGE_TO",
-            format!("127.0.0.1:{agent_port}"),
-        )],
-    );
+    let engine = Engine::bridging_to(&scratch, agent_port);
     let (_grpc, mut events) = engine.subscribe().await;
     let caller = Sipp::call("uac_prack.xml", engine.sip, &scratch.0, 500);
 

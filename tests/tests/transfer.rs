@@ -70,13 +70,7 @@ async fn an_agent_refers_the_caller_to_another_agent() {
         &scratch.0,
         &["-key", "target_port", &agent2_port.to_string()],
     );
-    let engine = Engine::start(
-        &scratch,
-        &[(
-            "SWITCHBOARD_ROUTING__BRIDGE_TO",
-            format!("127.0.0.1:{agent1_port}"),
-        )],
-    );
+    let engine = Engine::bridging_to(&scratch, agent1_port);
     let (_grpc, mut events) = engine.subscribe().await;
     // Talk long enough for the REFER (after 1 s) and all of agent 2's speech.
     let talk_ms = 1_000 + 1_500 + agent.reference.len() as u64 / 8 + 1_500;
