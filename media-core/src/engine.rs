@@ -18,6 +18,7 @@ use crate::dtmf::DtmfReceiver;
 use crate::frame::{samples_per_frame, FRAME_MS};
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
+use crate::mix_edge::{MixEdge, MIX_RATES};
 use crate::mixer::Role;
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
@@ -112,7 +113,8 @@ impl ConferenceHandle {
         &self.label
     }
 
-    /// The rate it mixes at; members must decode to it.
+    /// The lowest rate it mixes at (it was created at); it mixes at its
+    /// highest member's rate when that is higher.
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
     }
@@ -412,16 +414,18 @@ impl MediaEngine {
         queue(leg.link(), cmd)
     }
 
-    /// Starts a conference mixing at `sample_rate` on the least loaded
-    /// worker. It lives until [`MediaEngine::end_conference`] (or shutdown),
-    /// empty or not.
+    /// Starts a conference on the least loaded worker, mixing at
+    /// `sample_rate` or at its highest member's rate if that is higher
+    /// (8, 16 or 48 kHz; see [`crate::mix_edge`]): pass 8000 to let the
+    /// members decide. It lives until [`MediaEngine::end_conference`] (or
+    /// shutdown), empty or not.
     pub fn create_conference(
         &self,
         label: impl Into<String>,
         sample_rate: u32,
     ) -> Result<ConferenceHandle, MediaError> {
         let label = label.into();
-        if ![8_000, 16_000, 48_000].contains(&sample_rate) {
+        if !MIX_RATES.contains(&sample_rate) {
             return Err(MediaError::Unsupported(format!(
                 "conference {label} at {sample_rate} Hz"
             )));
@@ -433,7 +437,7 @@ impl MediaEngine {
         let cmd = Command::ConferenceCreate {
             id,
             label: label.clone(),
-            frame_samples: samples_per_frame(sample_rate),
+            floor_rate: sample_rate,
         };
         queue(&self.workers[worker].link, cmd)?;
         Ok(ConferenceHandle {
@@ -450,11 +454,14 @@ impl MediaEngine {
     /// conference, and moves to the conference's worker if it lives
     /// elsewhere. While a member, the leg sends its minus-one mix instead of
     /// its prompt; its recording's right channel and outbound taps carry
-    /// that mix.
+    /// that mix, at the leg's own rate. Legs of any rate mix together: the
+    /// conference mixes at the highest rate present, and each member is
+    /// resampled into the mix and back once, at its edge (the resamplers
+    /// are made here, so the worker allocates nothing).
     ///
-    /// Errors: [`MediaError::Unsupported`] if the leg decodes at another
-    /// rate than the conference mixes at (mixing across rates comes with
-    /// wideband codecs); [`MediaError::LegStopped`]; [`MediaError::Overloaded`].
+    /// Errors: [`MediaError::Unsupported`] if the leg decodes at a rate
+    /// the mixer does not take (only 8, 16 and 48 kHz exist);
+    /// [`MediaError::LegStopped`]; [`MediaError::Overloaded`].
     pub fn conference_join(
         &self,
         conference: &ConferenceHandle,
@@ -465,13 +472,7 @@ impl MediaEngine {
         if leg.shared.stop.load(Relaxed) {
             return Err(MediaError::LegStopped(leg.shared.label.clone()));
         }
-        let rate = leg.shared.codec.sample_rate();
-        if rate != conference.sample_rate {
-            return Err(MediaError::Unsupported(format!(
-                "leg {} decodes at {rate} Hz, conference {} mixes at {} Hz",
-                leg.shared.label, conference.label, conference.sample_rate
-            )));
-        }
+        let edge = Box::new(MixEdge::new(leg.shared.codec.sample_rate())?);
         let to = self
             .workers
             .get(conference.worker)
@@ -481,6 +482,7 @@ impl MediaEngine {
             conference: conference.id,
             leg: leg.shared.id,
             role,
+            edge,
         };
         self.bring(leg, to, join)
     }

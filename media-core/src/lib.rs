@@ -114,6 +114,12 @@
 //! bridge its packets are not relayed). A member's recording has its own
 //! audio left and its mix right.
 //!
+//! Members may speak at different rates (G.711 8 kHz, G.722 16 kHz, Opus
+//! 48 kHz): the room mixes at the highest rate present, rising when a
+//! wideband member joins and falling back when the last one leaves; each
+//! member's frame is resampled once into the mix and its minus-one mix
+//! once back to its own rate ([`mix_edge`]).
+//!
 //! ```
 //! use media_core::{Codec, LegSpec, MediaConfig, MediaEngine, Role};
 //!
@@ -277,7 +283,8 @@
 //! ([`jitter_delay`] its adaptive delay) ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
 //! [`relay`] a bridge's per-packet decisions · [`mixer`] conference
-//! mixing (minus-one, listen, whisper, barge, mute) · [`leg`] leg API ·
+//! mixing (minus-one, listen, whisper, barge, mute) · [`mix_edge`] each
+//! member's resampling into and out of the mix rate · [`leg`] leg API ·
 //! [`engine`] engine, workers, bridges and conferences · [`frame`] frame
 //! sizes.
 //!
@@ -302,6 +309,7 @@ pub mod g722;
 pub mod jitter;
 pub mod jitter_delay;
 pub mod leg;
+pub mod mix_edge;
 pub mod mixer;
 pub mod opus;
 pub mod player;

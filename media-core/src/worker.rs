@@ -47,9 +47,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::codec::{Codec, CodecState};
 use crate::dtmf::{DtmfPhase, DtmfReceiver, DtmfSender, DtmfSink};
-use crate::frame::{frame_duration, FRAME_MS, MAX_FRAME_SAMPLES};
+use crate::frame::{frame_duration, samples_per_frame, FRAME_MS, MAX_FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::leg::{LegReport, LegShared, LegStats};
+use crate::mix_edge::{mix_rate, MixEdge};
 use crate::mixer::{Mixer, Role};
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
@@ -135,7 +136,8 @@ pub(crate) enum Command {
     ConferenceCreate {
         id: u64,
         label: String,
-        frame_samples: usize,
+        /// The lowest rate it mixes at (it mixes at its highest member's).
+        floor_rate: u32,
     },
     /// Joins the leg (out of any bridge or other conference), or changes
     /// its role if it is already in.
@@ -143,6 +145,9 @@ pub(crate) enum Command {
         conference: u64,
         leg: u64,
         role: Role,
+        /// The leg's rate conversion, made by the engine so the worker
+        /// allocates no resampler (unused on a role change).
+        edge: Box<MixEdge>,
     },
     ConferenceLeave {
         leg: u64,
@@ -915,8 +920,10 @@ fn hear(leg: &mut Leg, peer_said: &[i16], peer_muted: bool, out: &mut [i16]) {
     }
 }
 
-/// A conference's tick: every member's inbound frame into the mixer, one
-/// mix, then each member sends, records and taps its own minus-one mix.
+/// A conference's tick: every member's inbound frame, decoded at its own
+/// rate, into the mixer at the mix rate (resampled once, at its edge); one
+/// mix; then each member's minus-one mix back to its rate (once), sent,
+/// recorded and tapped.
 fn tick_conference(
     conf: &mut Conference,
     slots: &mut [Option<Leg>],
@@ -924,25 +931,28 @@ fn tick_conference(
     s: &mut Scratch,
     force_read: bool,
 ) {
-    for (k, &slot) in conf.slots.iter().enumerate() {
+    let rate = conf.rate;
+    for (k, (&slot, edge)) in conf.slots.iter().zip(conf.edges.iter_mut()).enumerate() {
         let Some(Some(leg)) = slots.get_mut(slot) else {
             conf.mixer.input_mut(k).fill(0);
             continue;
         };
         leg.start_tick(now, &mut s.recv, None, force_read);
         conf.mixer.set_muted(k, leg.shared.muted.load(Relaxed));
-        leg.play_inbound(now, conf.mixer.input_mut(k));
+        leg.play_inbound(now, edge.said_mut());
+        edge.into_mix(rate, conf.mixer.input_mut(k));
     }
     conf.mixer.mix();
-    for (k, &slot) in conf.slots.iter().enumerate() {
+    for (k, (&slot, edge)) in conf.slots.iter().zip(conf.edges.iter_mut()).enumerate() {
         let Some(Some(leg)) = slots.get_mut(slot) else {
             continue;
         };
-        let heard = conf.mixer.output(k);
+        edge.from_mix(rate, conf.mixer.output(k));
+        let (said, heard) = edge.frames();
         let in_ts = leg.jitter.playout_timestamp();
         let out_ts = leg.writer.next_header().timestamp;
         leg.send(now, heard, &mut s.payload, &mut s.packet);
-        leg.capture(conf.mixer.input(k), in_ts, heard, out_ts);
+        leg.capture(said, in_ts, heard, out_ts);
         leg.dtmf_tick(now);
         leg.rtcp_tick(now, &mut s.rtcp);
         leg.publish_stats();
@@ -1058,12 +1068,37 @@ struct Worker {
 }
 
 /// A conference hosted by a worker: its mixer, and the slot of each member
-/// (member `k` of the mixer is the leg in `slots[k]`).
+/// (member `k` of the mixer is the leg in `slots[k]`, converted to and
+/// from the mix rate by `edges[k]`).
 struct Conference {
     id: u64,
     label: String,
     mixer: Mixer,
     slots: Vec<usize>,
+    edges: Vec<Box<MixEdge>>,
+    /// The rate it was created at: it never mixes below it.
+    floor_rate: u32,
+    /// The rate it mixes at now: its highest member's (or the floor).
+    rate: u32,
+}
+
+impl Conference {
+    /// Mixes at the highest rate present: called after every join and
+    /// leave, so the rate rises when a wideband member joins and falls
+    /// back when the last one leaves (nobody pays for 48 kHz that nobody
+    /// speaks). Allocation-free.
+    fn follow_rate(&mut self) {
+        let rate = mix_rate(self.floor_rate, self.edges.iter().map(|e| e.rate()));
+        if rate == self.rate {
+            return;
+        }
+        tracing::info!(conference = %self.label, from = self.rate, to = rate, "mix rate changed");
+        self.rate = rate;
+        self.mixer.set_frame_samples(samples_per_frame(rate));
+        for e in &mut self.edges {
+            e.reset();
+        }
+    }
 }
 
 /// A leg handed to another worker, and the commands that follow it there.
@@ -1171,13 +1206,14 @@ impl Worker {
             Command::ConferenceCreate {
                 id,
                 label,
-                frame_samples,
-            } => self.create_conference(id, label, frame_samples),
+                floor_rate,
+            } => self.create_conference(id, label, floor_rate),
             Command::ConferenceJoin {
                 conference,
                 leg,
                 role,
-            } => self.join_conference(conference, leg, role),
+                edge,
+            } => self.join_conference(conference, leg, role, edge),
             Command::ConferenceLeave { leg } => {
                 if let Some(i) = self.find(leg) {
                     self.leave_conference(i);
@@ -1503,12 +1539,15 @@ impl Worker {
         }
     }
 
-    fn create_conference(&mut self, id: u64, label: String, frame_samples: usize) {
+    fn create_conference(&mut self, id: u64, label: String, floor_rate: u32) {
         let conference = Conference {
             id,
             label,
-            mixer: Mixer::new(frame_samples),
+            mixer: Mixer::new(samples_per_frame(floor_rate)),
             slots: Vec::new(),
+            edges: Vec::new(),
+            floor_rate,
+            rate: floor_rate,
         };
         tracing::info!(worker = self.index, conference = %conference.label, "conference created");
         match self.conferences.iter().position(Option::is_none) {
@@ -1523,7 +1562,7 @@ impl Worker {
             .position(|c| c.as_ref().is_some_and(|c| c.id == id))
     }
 
-    fn join_conference(&mut self, conference: u64, leg_id: u64, role: Role) {
+    fn join_conference(&mut self, conference: u64, leg_id: u64, role: Role, edge: Box<MixEdge>) {
         let (Some(c), Some(i)) = (self.conference_index(conference), self.find(leg_id)) else {
             tracing::debug!(
                 worker = self.index,
@@ -1543,18 +1582,20 @@ impl Worker {
         else {
             return;
         };
-        if leg.frame_samples != conf.mixer.frame_samples() {
-            // The engine checks this before queueing; never trust it blindly.
-            tracing::warn!(parent: &leg.span, conference = %conf.label, "conference join at another sample rate refused");
+        if samples_per_frame(edge.rate()) != leg.frame_samples {
+            // The engine builds the edge from the leg; never trust it blindly.
+            tracing::warn!(parent: &leg.span, conference = %conf.label, "conference join with an edge of another rate refused");
             return;
         }
         let k = conf.mixer.join(leg_id, role);
         if k == conf.slots.len() {
             conf.slots.push(i);
+            conf.edges.push(edge);
         }
         leg.conference = Some(c);
         leg.decode = true;
-        tracing::info!(parent: &leg.span, conference = %conf.label, ?role, members = conf.slots.len(), "in conference");
+        conf.follow_rate();
+        tracing::info!(parent: &leg.span, conference = %conf.label, ?role, members = conf.slots.len(), mix_rate = conf.rate, "in conference");
     }
 
     /// Takes slot `i` out of its conference, if any: back to its prompt.
@@ -1571,8 +1612,10 @@ impl Worker {
             if let Some(k) = conf.mixer.position(id) {
                 conf.mixer.leave(id);
                 conf.slots.remove(k);
+                conf.edges.remove(k);
             }
-            tracing::info!(parent: &leg.span, conference = %conf.label, members = conf.slots.len(), "left conference");
+            conf.follow_rate();
+            tracing::info!(parent: &leg.span, conference = %conf.label, members = conf.slots.len(), mix_rate = conf.rate, "left conference");
         }
     }
 
