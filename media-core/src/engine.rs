@@ -305,10 +305,11 @@ impl MediaEngine {
             rtcp_budget: MAX_RTCP_PER_TICK,
             rtcp_pending: false,
             dtmf_out: Default::default(),
+            // Detected whenever negotiated: a transcoding peer relays presses
+            // even when nobody subscribed to them here.
             dtmf: spec
-                .dtmf
-                .filter(|_| spec.telephone_event_pt.is_some())
-                .map(|sink| (DtmfReceiver::new(spec.codec.clock_rate()), sink)),
+                .telephone_event_pt
+                .map(|_| (DtmfReceiver::new(spec.codec.clock_rate()), spec.dtmf)),
             emodel: EModel::for_codec(spec.codec),
         };
         self.dispatch(leg, target)?;
@@ -351,8 +352,11 @@ impl MediaEngine {
     /// sides decode their inbound frame (jitter buffer, concealment), it is
     /// resampled to the other side's rate (once, at the edge) and sent
     /// there in that side's codec on its own stream, like a prompt.
-    /// Telephone-events are then not relayed (each side still detects its
-    /// key presses, and [`LegHandle::send_dtmf`] works on both sides). A
+    /// Telephone-events cannot be relayed as packets then; each press one
+    /// side receives is regenerated on the other as RFC 4733 events at
+    /// that side's payload type and clock ([`crate::dtmf_relay`]), and its
+    /// audio is not passed on while the key is down. Both sides still
+    /// report their presses, and [`LegHandle::send_dtmf`] works on both. A
     /// muted party is heard as silence.
     ///
     /// A bridge lives on one worker: if the legs are on different workers,

@@ -137,6 +137,12 @@ pub struct LegStats {
     pub dtmf_events: u64,
     /// Key presses the DTMF sink could not take.
     pub dtmf_events_dropped: u64,
+    /// Key presses a transcoding peer received and this leg sent on as
+    /// RFC 4733 events.
+    pub dtmf_events_relayed: u64,
+    /// Key presses a transcoding peer received that this leg could not
+    /// send on: no telephone-event negotiated here (or its queue was full).
+    pub dtmf_relay_dropped: u64,
     pub tap_frames_dropped: u64,
     pub record_frames_dropped: u64,
     // Additions beyond the agreed API:
@@ -198,6 +204,8 @@ atomic_stats!(
     dtmf_packets,
     dtmf_events,
     dtmf_events_dropped,
+    dtmf_events_relayed,
+    dtmf_relay_dropped,
     tap_frames_dropped,
     record_frames_dropped,
     packets_duplicate,

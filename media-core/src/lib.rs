@@ -80,7 +80,9 @@
 //! Legs of different codecs (an Opus caller, a PCMU trunk) are bridged by
 //! transcoding: nothing is relayed; each tick both legs decode, the frames
 //! are resampled to the other side's rate at the edge, and each leg sends
-//! the other's audio in its own codec on its own stream.
+//! the other's audio in its own codec on its own stream. Key presses are
+//! regenerated on the other side as its own telephone-events
+//! ([`dtmf_relay`]).
 //!
 //! ```
 //! use media_core::{Codec, LegSpec, MediaConfig, MediaEngine};
@@ -277,7 +279,8 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses ·
+//! [`codec`] G.711 · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses
+//! ([`dtmf_relay`] across transcoding bridges) ·
 //! [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
 //! call quality and the E-model · [`jitter`] the jitter buffer
 //! ([`jitter_delay`] its adaptive delay) ·
@@ -294,14 +297,13 @@
 //! messages, reduced-size RTCP; the SDP `a=rtcp` address: reports go to the
 //! latched source or port + 1); sending DTMF
 //! into a bridged leg's relayed stream (unbridged and conference legs send
-//! it: [`LegHandle::send_dtmf`]); relaying telephone-events
-//! across a transcoding bridge (each side detects its own, and can send);
-//! conferences across sample rates (a conference mixes at one rate; a leg
-//! of another rate is refused with [`MediaError::Unsupported`]); batch I/O
-//! (`recvmmsg`).
+//! it: [`LegHandle::send_dtmf`]); in-band DTMF tones for a leg without
+//! telephone-event (a press relayed to it is dropped and counted); batch
+//! I/O (`recvmmsg`).
 
 pub mod codec;
 pub mod dtmf;
+pub mod dtmf_relay;
 pub mod engine;
 mod error;
 pub mod frame;

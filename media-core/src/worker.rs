@@ -186,11 +186,22 @@ const DTMF_GAP_TICKS: u8 = 3;
 const DTMF_VOLUME: u8 = 10;
 
 /// Key presses waiting, and the one being sent with its start timestamp.
-#[derive(Default)]
 pub(crate) struct DtmfOut {
     queue: std::collections::VecDeque<(u8, u32)>,
     current: Option<(DtmfSender, u32)>,
     gap_ticks: u8,
+}
+
+impl Default for DtmfOut {
+    /// The queue's room is reserved up front: presses relayed from a
+    /// transcoding peer are queued on the tick path, which must not allocate.
+    fn default() -> Self {
+        DtmfOut {
+            queue: std::collections::VecDeque::with_capacity(MAX_QUEUED_DTMF),
+            current: None,
+            gap_ticks: 0,
+        }
+    }
 }
 
 /// How many recently moved legs a worker remembers, to forward commands
@@ -312,9 +323,9 @@ pub(crate) struct Leg {
     pub(crate) rtcp_registered: bool,
     pub(crate) rtcp_budget: usize,
     pub(crate) rtcp_pending: bool,
-    /// Key press detection and where presses go (with a telephone-event
-    /// payload type and a sink).
-    pub(crate) dtmf: Option<(DtmfReceiver, Box<dyn DtmfSink>)>,
+    /// Key press detection (with a telephone-event payload type) and where
+    /// presses go (if anywhere; a transcoding peer also gets them).
+    pub(crate) dtmf: Option<(DtmfReceiver, Option<Box<dyn DtmfSink>>)>,
     /// Key presses to send, and the one being sent.
     pub(crate) dtmf_out: DtmfOut,
     pub(crate) emodel: EModel,
@@ -368,7 +379,7 @@ impl Leg {
         let out_ts = self.writer.next_header().timestamp;
         self.send(now, outbound, &mut s.payload, &mut s.packet);
         self.capture(&s.inbound[..n], in_ts, &s.outbound[..n], out_ts);
-        self.dtmf_tick(now);
+        self.dtmf_tick(now, None);
         self.rtcp_tick(now, &mut s.rtcp);
         self.publish_stats();
     }
@@ -433,14 +444,15 @@ impl Leg {
     ) {
         self.writer.skip();
         self.capture(inbound, in_ts, heard, heard_ts);
-        self.dtmf_tick(now);
+        self.dtmf_tick(now, None);
         self.rtcp_tick(now, rtcp_buf);
         self.publish_stats();
     }
 
     /// Ends key presses whose end packets never came, and delivers ended
-    /// presses to the sink (one per press; begins are not reported).
-    fn dtmf_tick(&mut self, now: Instant) {
+    /// presses to the sink (one per press; begins are not reported) and,
+    /// in a transcoding bridge, to the peer (`relay_to`) to send on.
+    fn dtmf_tick(&mut self, now: Instant, mut relay_to: Option<&mut Leg>) {
         let Some((rx, sink)) = &mut self.dtmf else {
             return;
         };
@@ -453,12 +465,44 @@ impl Leg {
                 continue;
             }
             tracing::info!(parent: span, digit = ?event.digit, code = event.event, duration_ms = event.duration_ms, "DTMF received");
+            if let Some(peer) = relay_to.as_deref_mut() {
+                peer.relay_dtmf(event.event, event.duration_ms);
+            }
+            let Some(sink) = sink else {
+                continue;
+            };
             if sink.deliver(event) {
                 self.stats.dtmf_events += 1;
             } else {
                 self.stats.dtmf_events_dropped += 1;
             }
         }
+    }
+
+    /// Whether the far end is pressing a key right now (its telephone-event
+    /// is under way): its audio is then not passed on to a transcoding
+    /// peer, which gets the press as an event instead.
+    fn pressing(&self) -> bool {
+        self.dtmf
+            .as_ref()
+            .is_some_and(|(rx, _)| rx.active_event().is_some())
+    }
+
+    /// A key press the transcoding peer received, regenerated here as RFC
+    /// 4733 events at our own telephone-event payload type and clock (see
+    /// [`crate::dtmf_relay`]). Without a telephone-event type, or with the
+    /// queue full, it is dropped and counted. Allocation-free (the queue's
+    /// room is reserved).
+    fn relay_dtmf(&mut self, event: u8, duration_ms: u32) {
+        let room = self.dtmf_out.queue.len() < MAX_QUEUED_DTMF;
+        if self.telephone_event_pt.is_none() || !room {
+            self.stats.dtmf_relay_dropped += 1;
+            tracing::debug!(parent: &self.span, code = event, "relayed key press dropped: no telephone-event negotiated, or queue full");
+            return;
+        }
+        let duration_ms = duration_ms.clamp(crate::dtmf_relay::MIN_RELAY_MS, crate::dtmf_relay::MAX_RELAY_MS);
+        self.dtmf_out.queue.push_back((event, duration_ms));
+        self.stats.dtmf_events_relayed += 1;
     }
 
     /// Sends the RTCP report if one is due and there is somewhere to send
@@ -882,18 +926,12 @@ fn tick_transcoding(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch) {
     a.play_inbound(now, &mut s.inbound[..na]);
     b.play_inbound(now, &mut s.outbound[..nb]);
     let (a_said, b_said) = (&s.inbound[..na], &s.outbound[..nb]);
-    hear(
-        a,
-        b_said,
-        b.shared.muted.load(Relaxed),
-        &mut s.heard_a[..na],
-    );
-    hear(
-        b,
-        a_said,
-        a.shared.muted.load(Relaxed),
-        &mut s.heard_b[..nb],
-    );
+    // A side pressing a key is not heard as audio: the press goes over as
+    // a telephone-event once it ends (dtmf_tick below).
+    let b_silent = b.shared.muted.load(Relaxed) || b.pressing();
+    let a_silent = a.shared.muted.load(Relaxed) || a.pressing();
+    hear(a, b_said, b_silent, &mut s.heard_a[..na]);
+    hear(b, a_said, a_silent, &mut s.heard_b[..nb]);
     for (leg, said, heard) in [
         (&mut *a, a_said, &s.heard_a[..na]),
         (&mut *b, b_said, &s.heard_b[..nb]),
@@ -902,7 +940,10 @@ fn tick_transcoding(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch) {
         let out_ts = leg.writer.next_header().timestamp;
         leg.send(now, heard, &mut s.payload, &mut s.packet);
         leg.capture(said, in_ts, heard, out_ts);
-        leg.dtmf_tick(now);
+    }
+    a.dtmf_tick(now, Some(&mut *b));
+    b.dtmf_tick(now, Some(&mut *a));
+    for leg in [a, b] {
         leg.rtcp_tick(now, &mut s.rtcp);
         leg.publish_stats();
     }
@@ -953,7 +994,7 @@ fn tick_conference(
         let out_ts = leg.writer.next_header().timestamp;
         leg.send(now, heard, &mut s.payload, &mut s.packet);
         leg.capture(said, in_ts, heard, out_ts);
-        leg.dtmf_tick(now);
+        leg.dtmf_tick(now, None);
         leg.rtcp_tick(now, &mut s.rtcp);
         leg.publish_stats();
     }
