@@ -184,10 +184,12 @@ fn relay(c: &mut Criterion) {
     let a = PayloadTypes {
         audio: 0,
         telephone_event: Some(101),
+        comfort_noise: None,
     };
     let b = PayloadTypes {
         audio: 0,
         telephone_event: Some(96),
+        comfort_noise: None,
     };
     let mut packet = [0u8; 172];
     let n = RtpWriter::with_initial(101, 160, 7, 1, 0)

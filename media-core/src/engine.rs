@@ -15,6 +15,7 @@ use crossbeam_channel::TrySendError;
 
 use crate::codec::CodecState;
 use crate::dtmf::DtmfReceiver;
+use crate::worker::ComfortNoise;
 use crate::frame::{samples_per_frame, FRAME_MS};
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
@@ -277,6 +278,7 @@ impl MediaEngine {
             coder,
             payload_type: spec.payload_type,
             telephone_event_pt: spec.telephone_event_pt,
+            comfort_noise: spec.comfort_noise_pt.map(ComfortNoise::new),
             frame_samples,
             remote: spec.remote,
             latched: false,
@@ -690,6 +692,12 @@ fn validate(spec: &LegSpec) -> Result<(), MediaError> {
         return Err(MediaError::Unsupported(format!(
             "RTCP interval {:?} below {MIN_RTCP_INTERVAL:?}",
             spec.rtcp_interval
+        )));
+    }
+    let cn = spec.comfort_noise_pt;
+    if cn.is_some_and(|pt| pt > 127 || pt == spec.payload_type || Some(pt) == spec.telephone_event_pt) {
+        return Err(MediaError::Unsupported(format!(
+            "comfort noise payload type {cn:?}: beyond 7 bits or taken"
         )));
     }
     if spec.telephone_event_pt == Some(spec.payload_type) {

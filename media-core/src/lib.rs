@@ -302,6 +302,7 @@
 //! I/O (`recvmmsg`).
 
 pub mod codec;
+pub mod comfort_noise;
 pub mod dtmf;
 pub mod dtmf_relay;
 pub mod engine;

@@ -46,6 +46,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::codec::{Codec, CodecState};
+use crate::comfort_noise::{write_level, CnDecision, CnSender, NoiseGenerator};
 use crate::dtmf::{DtmfPhase, DtmfReceiver, DtmfSender, DtmfSink};
 use crate::frame::{frame_duration, samples_per_frame, FRAME_MS, MAX_FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
@@ -204,6 +205,27 @@ impl Default for DtmfOut {
     }
 }
 
+/// A leg's comfort noise (RFC 3389): the noise played for the far end's
+/// silences, and the policy that turns our silences into CN updates.
+pub(crate) struct ComfortNoise {
+    pt: u8,
+    noise: NoiseGenerator,
+    /// The far end's last CN packet started a silence not yet ended by audio.
+    active: bool,
+    tx: CnSender,
+}
+
+impl ComfortNoise {
+    pub(crate) fn new(pt: u8) -> ComfortNoise {
+        ComfortNoise {
+            pt,
+            noise: NoiseGenerator::default(),
+            active: false,
+            tx: CnSender::default(),
+        }
+    }
+}
+
 /// How many recently moved legs a worker remembers, to forward commands
 /// that were queued to it before the leg's handle learnt the new worker.
 const MOVED_MEMORY: usize = 64;
@@ -278,6 +300,8 @@ pub(crate) struct Leg {
     pub(crate) coder: CodecState,
     pub(crate) payload_type: u8,
     pub(crate) telephone_event_pt: Option<u8>,
+    /// RFC 3389, when negotiated: its payload type and both directions' state.
+    pub(crate) comfort_noise: Option<ComfortNoise>,
     pub(crate) frame_samples: usize,
     pub(crate) remote: Option<SocketAddr>,
     pub(crate) latched: bool,
@@ -410,8 +434,30 @@ impl Leg {
     /// by the codec if it can, Opus from the next packet's FEC when that
     /// one is here; else by the generic concealer).
     fn play_inbound(&mut self, now: Instant, out: &mut [i16]) {
+        let cn = &mut self.comfort_noise;
         let k = match self.jitter.pop(now) {
+            // RFC 3389: noise at the signalled level from here until audio
+            // comes back, and nothing for the concealer (it is not loss).
+            Playout::ComfortNoise(level) => {
+                if let Some(cn) = cn {
+                    cn.noise.set_level(level);
+                    cn.active = true;
+                    cn.noise.fill(out);
+                } else {
+                    out.fill(0);
+                }
+                return;
+            }
+            Playout::Empty if cn.as_ref().is_some_and(|c| c.active) => {
+                if let Some(cn) = cn {
+                    cn.noise.fill(out);
+                }
+                return;
+            }
             Playout::Frame(payload) => {
+                if let Some(cn) = cn {
+                    cn.active = false;
+                }
                 let k = self.coder.decode(payload, out);
                 if !self.coder.conceals() {
                     fill_from(out, k);
@@ -629,7 +675,7 @@ impl Leg {
             }
         }
         self.rtcp
-            .handle_rtp_received(now, &packet, kind == PacketKind::Audio);
+            .handle_rtp_received(now, &packet, kind != PacketKind::TelephoneEvent);
         let sent = (packet.ssrc, packet.timestamp, packet.payload.len());
         // Relay first: the jitter buffer can wait a few hundred ns, the
         // far end should not. A muted party is heard by no one.
@@ -639,10 +685,18 @@ impl Leg {
                 self.stats.packets_forwarded += 1;
             }
         }
-        if kind == PacketKind::Audio && self.decode {
+        if kind == PacketKind::ComfortNoise {
+            self.stats.cn_packets += 1;
+        }
+        let playable = matches!(kind, PacketKind::Audio | PacketKind::ComfortNoise);
+        if playable && self.decode {
             if let Ok(packet) = RtpPacket::parse(datagram) {
                 // The jitter buffer counts what it refuses; publish_stats copies it.
-                self.jitter.push_rtp(now, &packet);
+                if kind == PacketKind::Audio {
+                    self.jitter.push_rtp(now, &packet);
+                } else {
+                    self.jitter.push_comfort_noise(now, &packet);
+                }
             }
         }
     }
@@ -651,6 +705,7 @@ impl Leg {
         PayloadTypes {
             audio: self.payload_type,
             telephone_event: self.telephone_event_pt,
+            comfort_noise: self.comfort_noise.as_ref().map(|c| c.pt),
         }
     }
 
@@ -791,6 +846,9 @@ impl Leg {
         if self.send_dtmf(payload_buf, packet_buf) {
             return;
         }
+        if self.send_comfort_noise(now, pcm, packet_buf) {
+            return;
+        }
         let len = self.coder.encode(pcm, payload_buf);
         if len == 0 {
             // Nothing to send (Opus DTX): media time runs on, and the next
@@ -816,6 +874,43 @@ impl Leg {
             },
             Err(_) => self.stats.send_errors += 1,
         }
+    }
+
+    /// With CN negotiated, asks the policy about this frame: true if it is
+    /// not sent as audio (a CN update went instead, or nothing: media time
+    /// runs on); audio after a CN period starts a talkspurt (marker bit).
+    fn send_comfort_noise(&mut self, now: Instant, pcm: &[i16], packet_buf: &mut [u8]) -> bool {
+        let (Some(cn), Some(remote)) = (self.comfort_noise.as_mut(), self.remote) else {
+            return false;
+        };
+        let level = match cn.tx.on_frame(pcm) {
+            CnDecision::Audio { resume } => {
+                if resume {
+                    self.writer.start_talkspurt();
+                }
+                return false;
+            }
+            CnDecision::Skip => {
+                self.writer.skip();
+                return true;
+            }
+            CnDecision::Update { level } => level,
+        };
+        let mut payload = [0u8; 1];
+        let n = write_level(level, &mut payload);
+        let header = self.writer.next_header();
+        let written = self.writer.write_other(cn.pt, false, header.timestamp, &payload[..n], packet_buf);
+        match written.map(|len| (len, self.socket.send_to(packet_buf.get(..len).unwrap_or_default(), remote))) {
+            Ok((len, Ok(_))) => {
+                self.stats.packets_sent += 1;
+                self.stats.cn_packets_sent += 1;
+                self.stats.bytes_sent += len as u64;
+                self.rtcp.handle_rtp_sent(now, header.ssrc, header.timestamp, n);
+            }
+            _ => self.stats.send_errors += 1,
+        }
+        self.writer.skip();
+        true
     }
 
     fn publish_stats(&mut self) {
