@@ -82,7 +82,7 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{name}@127.0.0.1:{sip_port}>;regint=0;audio_codecs={}\n",
+                "<sip:{name}@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs={}\n",
                 codec.account_name
             ),
         )
