@@ -248,8 +248,9 @@
 //! Per packet, on arrival: multiplexed RTCP goes to the leg's RTCP session
 //! and no further; everything else is classified (not RTP or wrong payload
 //! type → `packets_invalid`; the telephone-event type → `dtmf_packets`;
-//! from a foreign source after latching → `packets_invalid`), counted in
-//! the RTCP receiver statistics, relayed if bridged, and audio is pushed
+//! the comfort noise type → `cn_packets`; from a foreign source after
+//! latching → `packets_invalid`), counted in the RTCP receiver
+//! statistics, relayed if bridged, and audio and comfort noise are pushed
 //! into the jitter buffer (unless a bridge needs no decoded audio). A leg
 //! reads at most 32 RTP and 8 RTCP datagrams per tick period; a flood
 //! beyond that waits in (or is dropped by) the kernel until the next tick.
@@ -279,7 +280,7 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses
+//! [`codec`] G.711 · [`comfort_noise`] RFC 3389 CN · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses
 //! ([`dtmf_relay`] across transcoding bridges) ·
 //! [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
 //! call quality and the E-model · [`jitter`] the jitter buffer
