@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use media_core::codec::Codec;
+use media_core::frame::samples_per_frame;
 use media_core::g722::{G722Decoder, G722Encoder};
 use media_core::jitter::{JitterBuffer, JitterConfig, Playout};
-use media_core::frame::samples_per_frame;
 use media_core::mix_edge::MixEdge;
 use media_core::mixer::{Mixer, Role};
 use media_core::opus::{OpusDecoder, OpusEncoder, MAX_OPUS_PACKET};
@@ -244,7 +244,10 @@ fn mixer_mixed_rate(c: &mut Criterion) {
     let mut group = c.benchmark_group("mixer_mixed_rate_tick");
     let rooms: [(&str, Vec<u32>); 3] = [
         ("3_members_8_16_48k", vec![8_000, 16_000, 48_000]),
-        ("10_members_6x8k_3x16k_1x48k", [[8_000; 6].as_slice(), &[16_000; 3], &[48_000]].concat()),
+        (
+            "10_members_6x8k_3x16k_1x48k",
+            [[8_000; 6].as_slice(), &[16_000; 3], &[48_000]].concat(),
+        ),
         ("10_members_all_8k", vec![8_000; 10]),
     ];
     for (name, rates) in rooms {
@@ -275,5 +278,15 @@ fn mixer_mixed_rate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(media, ulaw, g722, opus, jitter, resample, relay, mixer, mixer_mixed_rate);
+criterion_group!(
+    media,
+    ulaw,
+    g722,
+    opus,
+    jitter,
+    resample,
+    relay,
+    mixer,
+    mixer_mixed_rate
+);
 criterion_main!(media);

@@ -60,7 +60,9 @@ pub fn parse_level(payload: &[u8]) -> Result<u8, MediaError> {
         // The top bit is reserved (sent as 0); a sender that sets it still
         // means the 7-bit level.
         Some(&b) => Ok(b & 0x7f),
-        None => Err(MediaError::Unsupported("empty comfort noise payload".into())),
+        None => Err(MediaError::Unsupported(
+            "empty comfort noise payload".into(),
+        )),
     }
 }
 
@@ -203,8 +205,16 @@ mod tests {
         assert_eq!(write_level(42, &mut buf), 1);
         assert_eq!(buf[0], 42);
         assert_eq!(parse_level(&buf[..1]).unwrap(), 42);
-        assert_eq!(parse_level(&[70, 1, 2, 3, 4]).unwrap(), 70, "coefficients ignored");
-        assert_eq!(parse_level(&[0x80 | 30]).unwrap(), 30, "reserved bit masked");
+        assert_eq!(
+            parse_level(&[70, 1, 2, 3, 4]).unwrap(),
+            70,
+            "coefficients ignored"
+        );
+        assert_eq!(
+            parse_level(&[0x80 | 30]).unwrap(),
+            30,
+            "reserved bit masked"
+        );
         assert!(parse_level(&[]).is_err());
         assert_eq!(write_level(200, &mut buf), 1);
         assert_eq!(buf[0], 127, "clamped to 7 bits");
@@ -244,13 +254,19 @@ mod tests {
         let quiet = [5i16; 160];
         assert_eq!(tx.on_frame(&loud), CnDecision::Audio { resume: false });
         let hangover: Vec<_> = (0..HANGOVER_FRAMES).map(|_| tx.on_frame(&quiet)).collect();
-        assert!(hangover.iter().all(|d| *d == CnDecision::Audio { resume: false }));
+        assert!(hangover
+            .iter()
+            .all(|d| *d == CnDecision::Audio { resume: false }));
         let level = level_of(&quiet);
         assert_eq!(tx.on_frame(&quiet), CnDecision::Update { level });
         for _ in 1..UPDATE_FRAMES {
             assert_eq!(tx.on_frame(&quiet), CnDecision::Skip);
         }
-        assert_eq!(tx.on_frame(&quiet), CnDecision::Update { level }, "every 200 ms");
+        assert_eq!(
+            tx.on_frame(&quiet),
+            CnDecision::Update { level },
+            "every 200 ms"
+        );
         assert_eq!(tx.on_frame(&quiet), CnDecision::Skip);
         assert_eq!(tx.on_frame(&loud), CnDecision::Audio { resume: true });
         assert_eq!(tx.on_frame(&loud), CnDecision::Audio { resume: false });

@@ -15,7 +15,6 @@ use crossbeam_channel::TrySendError;
 
 use crate::codec::CodecState;
 use crate::dtmf::DtmfReceiver;
-use crate::worker::ComfortNoise;
 use crate::frame::{samples_per_frame, FRAME_MS};
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
@@ -29,6 +28,7 @@ use crate::resample::Resampler;
 use crate::rtcp::{RtcpConfig, RtcpSession};
 use crate::rtp::{random_u64, RtpWriter};
 use crate::tap::{TapDirection, TapSet, TapSink};
+use crate::worker::ComfortNoise;
 use crate::worker::{
     spawn_worker, Command, EngineCounters, Leg, WorkerHandle, WorkerLink, MAX_PACKETS_PER_TICK,
     MAX_RTCP_PER_TICK,
@@ -695,7 +695,9 @@ fn validate(spec: &LegSpec) -> Result<(), MediaError> {
         )));
     }
     let cn = spec.comfort_noise_pt;
-    if cn.is_some_and(|pt| pt > 127 || pt == spec.payload_type || Some(pt) == spec.telephone_event_pt) {
+    if cn.is_some_and(|pt| {
+        pt > 127 || pt == spec.payload_type || Some(pt) == spec.telephone_event_pt
+    }) {
         return Err(MediaError::Unsupported(format!(
             "comfort noise payload type {cn:?}: beyond 7 bits or taken"
         )));

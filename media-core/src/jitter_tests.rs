@@ -307,7 +307,13 @@ fn comfort_noise_takes_its_sequence_number_and_is_not_loss() {
     let t0 = Instant::now();
     let cn = |jb: &mut JitterBuffer, now: Instant, seq: u16, level: u8| {
         let ts = 1_000_000u32 + seq as u32 * 160;
-        let header = crate::rtp::RtpHeader { payload_type: 13, marker: false, seq, timestamp: ts, ssrc: 7 };
+        let header = crate::rtp::RtpHeader {
+            payload_type: 13,
+            marker: false,
+            seq,
+            timestamp: ts,
+            ssrc: 7,
+        };
         let mut buf = [0u8; 32];
         let n = header.write(&[level], &mut buf).unwrap();
         jb.push_comfort_noise(now, &RtpPacket::parse(&buf[..n]).unwrap())
@@ -328,8 +334,17 @@ fn comfort_noise_takes_its_sequence_number_and_is_not_loss() {
         }
         pops.push(pop(&mut jb, now));
     }
-    assert!(pops.contains(&P::N(55)) && pops.contains(&P::N(60)), "{pops:?}");
-    let frames: Vec<u8> = pops.iter().filter_map(|p| match p { P::F(b) => Some(*b), _ => None }).collect();
+    assert!(
+        pops.contains(&P::N(55)) && pops.contains(&P::N(60)),
+        "{pops:?}"
+    );
+    let frames: Vec<u8> = pops
+        .iter()
+        .filter_map(|p| match p {
+            P::F(b) => Some(*b),
+            _ => None,
+        })
+        .collect();
     assert_eq!(frames, [1, 2, 3, 4, 5, 8, 9, 10, 11, 12]);
     assert!(!pops.contains(&P::L));
     assert_eq!(jb.stats().lost, 0, "{:?}", jb.stats());

@@ -144,7 +144,9 @@ mod tests {
 
     fn tone(freq: f32, rate: u32, start: usize, n: usize) -> Vec<i16> {
         (start..start + n)
-            .map(|i| (8_000.0 * (std::f32::consts::TAU * freq * i as f32 / rate as f32).sin()) as i16)
+            .map(|i| {
+                (8_000.0 * (std::f32::consts::TAU * freq * i as f32 / rate as f32).sin()) as i16
+            })
             .collect()
     }
 
@@ -171,7 +173,8 @@ mod tests {
         let (mut up, mut down) = (Vec::new(), Vec::new());
         let mut mix = [0i16; MAX_FRAME_SAMPLES];
         for k in 0..50 {
-            edge.said_mut().copy_from_slice(&tone(700.0, 8_000, k * 160, 160));
+            edge.said_mut()
+                .copy_from_slice(&tone(700.0, 8_000, k * 160, 160));
             edge.into_mix(48_000, &mut mix);
             up.extend_from_slice(&mix);
             edge.from_mix(48_000, &mix);

@@ -148,16 +148,22 @@ impl Mixer {
     /// Where member `k`'s next input frame goes (silence until written).
     pub fn input_mut(&mut self, k: usize) -> &mut [i16] {
         let n = self.samples;
-        self.members.get_mut(k).map_or(&mut [], |m| &mut m.input[..n])
+        self.members
+            .get_mut(k)
+            .map_or(&mut [], |m| &mut m.input[..n])
     }
 
     pub fn input(&self, k: usize) -> &[i16] {
-        self.members.get(k).map_or(&[], |m| &m.input[..self.samples])
+        self.members
+            .get(k)
+            .map_or(&[], |m| &m.input[..self.samples])
     }
 
     /// What member `k` hears, from the last [`Mixer::mix`].
     pub fn output(&self, k: usize) -> &[i16] {
-        self.members.get(k).map_or(&[], |m| &m.output[..self.samples])
+        self.members
+            .get(k)
+            .map_or(&[], |m| &m.output[..self.samples])
     }
 
     /// Computes every member's output from the current inputs.
@@ -200,7 +206,10 @@ impl Mixer {
             };
             let n = self.samples;
             let (whisperer, target) = pair(&mut self.members, w, t);
-            for (o, &x) in target.output[..n].iter_mut().zip(whisperer.input[..n].iter()) {
+            for (o, &x) in target.output[..n]
+                .iter_mut()
+                .zip(whisperer.input[..n].iter())
+            {
                 *o = o.saturating_add(x);
             }
         }
@@ -346,7 +355,11 @@ mod tests {
         assert_eq!((heard_by(&m, 0), heard_by(&m, 1)), (30, 3));
         assert_eq!(m.output(0).len(), 12);
         m.set_frame_samples(usize::MAX);
-        assert_eq!(m.frame_samples(), MAX_FRAME_SAMPLES, "capped at the largest frame");
+        assert_eq!(
+            m.frame_samples(),
+            MAX_FRAME_SAMPLES,
+            "capped at the largest frame"
+        );
     }
 
     #[test]

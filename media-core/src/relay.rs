@@ -139,7 +139,10 @@ mod tests {
             comfort_noise: None,
         };
         assert!(!none.retarget(&mut p, PacketKind::TelephoneEvent));
-        assert!(!none.retarget(&mut p, PacketKind::ComfortNoise), "no CN on this side");
+        assert!(
+            !none.retarget(&mut p, PacketKind::ComfortNoise),
+            "no CN on this side"
+        );
         assert!(!other.retarget(&mut [0x80, 0], PacketKind::Audio));
     }
 }

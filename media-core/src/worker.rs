@@ -546,7 +546,10 @@ impl Leg {
             tracing::debug!(parent: &self.span, code = event, "relayed key press dropped: no telephone-event negotiated, or queue full");
             return;
         }
-        let duration_ms = duration_ms.clamp(crate::dtmf_relay::MIN_RELAY_MS, crate::dtmf_relay::MAX_RELAY_MS);
+        let duration_ms = duration_ms.clamp(
+            crate::dtmf_relay::MIN_RELAY_MS,
+            crate::dtmf_relay::MAX_RELAY_MS,
+        );
         self.dtmf_out.queue.push_back((event, duration_ms));
         self.stats.dtmf_events_relayed += 1;
     }
@@ -899,13 +902,22 @@ impl Leg {
         let mut payload = [0u8; 1];
         let n = write_level(level, &mut payload);
         let header = self.writer.next_header();
-        let written = self.writer.write_other(cn.pt, false, header.timestamp, &payload[..n], packet_buf);
-        match written.map(|len| (len, self.socket.send_to(packet_buf.get(..len).unwrap_or_default(), remote))) {
+        let written =
+            self.writer
+                .write_other(cn.pt, false, header.timestamp, &payload[..n], packet_buf);
+        match written.map(|len| {
+            (
+                len,
+                self.socket
+                    .send_to(packet_buf.get(..len).unwrap_or_default(), remote),
+            )
+        }) {
             Ok((len, Ok(_))) => {
                 self.stats.packets_sent += 1;
                 self.stats.cn_packets_sent += 1;
                 self.stats.bytes_sent += len as u64;
-                self.rtcp.handle_rtp_sent(now, header.ssrc, header.timestamp, n);
+                self.rtcp
+                    .handle_rtp_sent(now, header.ssrc, header.timestamp, n);
             }
             _ => self.stats.send_errors += 1,
         }
@@ -1211,7 +1223,7 @@ struct Conference {
     label: String,
     mixer: Mixer,
     slots: Vec<usize>,
-    edges: Vec<Box<MixEdge>>,
+    edges: Vec<MixEdge>,
     /// The rate it was created at: it never mixes below it.
     floor_rate: u32,
     /// The rate it mixes at now: its highest member's (or the floor).
@@ -1349,7 +1361,7 @@ impl Worker {
                 leg,
                 role,
                 edge,
-            } => self.join_conference(conference, leg, role, edge),
+            } => self.join_conference(conference, leg, role, *edge),
             Command::ConferenceLeave { leg } => {
                 if let Some(i) = self.find(leg) {
                     self.leave_conference(i);
@@ -1698,7 +1710,7 @@ impl Worker {
             .position(|c| c.as_ref().is_some_and(|c| c.id == id))
     }
 
-    fn join_conference(&mut self, conference: u64, leg_id: u64, role: Role, edge: Box<MixEdge>) {
+    fn join_conference(&mut self, conference: u64, leg_id: u64, role: Role, edge: MixEdge) {
         let (Some(c), Some(i)) = (self.conference_index(conference), self.find(leg_id)) else {
             tracing::debug!(
                 worker = self.index,

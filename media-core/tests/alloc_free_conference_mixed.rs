@@ -81,7 +81,9 @@ fn mixed_rate_conference_ticks_do_not_allocate() {
         .collect();
     let room = engine.create_conference("alloc-mixed", 8_000).unwrap();
     for leg in &legs {
-        engine.conference_join(&room, leg, Role::Participant).unwrap();
+        engine
+            .conference_join(&room, leg, Role::Participant)
+            .unwrap();
     }
     legs[1].set_muted(true);
 

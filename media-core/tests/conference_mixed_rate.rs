@@ -80,7 +80,11 @@ fn run_phase(parties: &mut [Party], talking: &[usize], frame: &mut usize) -> Vec
 /// Asserts which tones `x` (at `rate`) carries: present ones clearly,
 /// absent ones at least 30 dB below the loudest.
 fn assert_hears(x: &[i16], rate: u32, want: [bool; 3], what: &str) {
-    assert!(x.len() > rate as usize / 2, "{what}: only {} samples", x.len());
+    assert!(
+        x.len() > rate as usize / 2,
+        "{what}: only {} samples",
+        x.len()
+    );
     let power: Vec<f64> = FREQS.iter().map(|&f| goertzel(x, rate as f64, f)).collect();
     let loudest = power.iter().cloned().fold(0.0, f64::max);
     for i in 0..3 {
@@ -116,9 +120,24 @@ fn members_of_three_rates_hear_each_other_but_not_themselves() {
     let all = [0, 1, 2];
 
     let heard = run_phase(&mut parties, &all, &mut frame);
-    assert_hears(&heard[0], rates[0], [false, true, true], "PCMU at 48 kHz mix");
-    assert_hears(&heard[1], rates[1], [true, false, true], "G722 at 48 kHz mix");
-    assert_hears(&heard[2], rates[2], [true, true, false], "Opus at 48 kHz mix");
+    assert_hears(
+        &heard[0],
+        rates[0],
+        [false, true, true],
+        "PCMU at 48 kHz mix",
+    );
+    assert_hears(
+        &heard[1],
+        rates[1],
+        [true, false, true],
+        "G722 at 48 kHz mix",
+    );
+    assert_hears(
+        &heard[2],
+        rates[2],
+        [true, true, false],
+        "Opus at 48 kHz mix",
+    );
 
     // Opus listens, G.722 is muted: the PCMU member hears nobody, the
     // listener hears PCMU only.
@@ -129,7 +148,8 @@ fn members_of_three_rates_hear_each_other_but_not_themselves() {
     let heard = run_phase(&mut parties, &all, &mut frame);
     assert_hears(&heard[2], rates[2], [true, false, false], "Opus listening");
     assert!(
-        goertzel(&heard[0], 8_000.0, FREQS[1]) < 1e4 && goertzel(&heard[0], 8_000.0, FREQS[2]) < 1e4,
+        goertzel(&heard[0], 8_000.0, FREQS[1]) < 1e4
+            && goertzel(&heard[0], 8_000.0, FREQS[2]) < 1e4,
         "PCMU hears neither the muted G722 nor the listener"
     );
     parties[1].leg.set_muted(false);
@@ -137,8 +157,18 @@ fn members_of_three_rates_hear_each_other_but_not_themselves() {
     // The 48 kHz member leaves: the mix falls back to 16 kHz.
     engine.conference_leave(&parties[2].leg).unwrap();
     let heard = run_phase(&mut parties, &[0, 1], &mut frame);
-    assert_hears(&heard[0], rates[0], [false, true, false], "PCMU at 16 kHz mix");
-    assert_hears(&heard[1], rates[1], [true, false, false], "G722 at 16 kHz mix");
+    assert_hears(
+        &heard[0],
+        rates[0],
+        [false, true, false],
+        "PCMU at 16 kHz mix",
+    );
+    assert_hears(
+        &heard[1],
+        rates[1],
+        [true, false, false],
+        "G722 at 16 kHz mix",
+    );
 
     engine.end_conference(&conf).unwrap();
     for p in &parties {

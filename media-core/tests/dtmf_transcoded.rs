@@ -48,7 +48,13 @@ fn press(far: &UdpSocket, leg: &LegHandle, peer_far: &UdpSocket, after: Duration
     got
 }
 
-fn leg(engine: &MediaEngine, far: &UdpSocket, codec: Codec, te: Option<u8>, with: Option<&LegHandle>) -> LegHandle {
+fn leg(
+    engine: &MediaEngine,
+    far: &UdpSocket,
+    codec: Codec,
+    te: Option<u8>,
+    with: Option<&LegHandle>,
+) -> LegHandle {
     let mut spec = LegSpec::new(format!("relay-{}", codec.encoding_name()), codec);
     spec.remote = Some(far.local_addr().unwrap());
     spec.prompt = Prompt::Silence;
@@ -61,7 +67,8 @@ fn leg(engine: &MediaEngine, far: &UdpSocket, codec: Codec, te: Option<u8>, with
 fn a_press_is_regenerated_at_the_other_sides_type_and_clock() {
     let engine = engine(38_600, 1);
     let (fu, fo) = (far_end(), far_end());
-    fo.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    fo.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
     let u = leg(&engine, &fu, Codec::Pcmu, Some(101), None);
     let o = leg(&engine, &fo, Codec::Opus, Some(110), Some(&u));
     engine.bridge(&u, &o).unwrap();
@@ -77,10 +84,18 @@ fn a_press_is_regenerated_at_the_other_sides_type_and_clock() {
     assert!(events.len() >= 4, "{events:?}");
     assert!(events[0].0, "marker on the first packet");
     assert!(events.iter().all(|(_, e)| e.event == 5));
-    let ends: Vec<u16> = events.iter().filter(|(_, e)| e.end).map(|(_, e)| e.duration).collect();
+    let ends: Vec<u16> = events
+        .iter()
+        .filter(|(_, e)| e.end)
+        .map(|(_, e)| e.duration)
+        .collect();
     assert_eq!(ends, [4_800; 3], "100 ms at 48 kHz, end sent three times");
     let s = o.stats();
-    assert_eq!((s.dtmf_events_relayed, s.dtmf_relay_dropped), (1, 0), "{s:?}");
+    assert_eq!(
+        (s.dtmf_events_relayed, s.dtmf_relay_dropped),
+        (1, 0),
+        "{s:?}"
+    );
     assert_eq!(u.stats().packets_forwarded, 0, "nothing was relayed as is");
     u.stop();
     o.stop().wait(Duration::from_secs(2)).expect("report");
@@ -91,15 +106,23 @@ fn a_press_is_regenerated_at_the_other_sides_type_and_clock() {
 fn a_peer_without_telephone_event_counts_the_press_dropped() {
     let engine = engine(38_800, 1);
     let (fu, fa) = (far_end(), far_end());
-    fa.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    fa.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
     let u = leg(&engine, &fu, Codec::Pcmu, Some(101), None);
     let a = leg(&engine, &fa, Codec::Pcma, None, Some(&u));
     engine.bridge(&u, &a).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let got = press(&fu, &u, &fa, Duration::from_millis(400));
-    assert!(got.iter().filter_map(|d| RtpPacket::parse(d).ok()).all(|p| p.payload_type == 8));
+    assert!(got
+        .iter()
+        .filter_map(|d| RtpPacket::parse(d).ok())
+        .all(|p| p.payload_type == 8));
     let s = a.stats();
-    assert_eq!((s.dtmf_events_relayed, s.dtmf_relay_dropped), (0, 1), "{s:?}");
+    assert_eq!(
+        (s.dtmf_events_relayed, s.dtmf_relay_dropped),
+        (0, 1),
+        "{s:?}"
+    );
     u.stop();
     a.stop().wait(Duration::from_secs(2)).expect("report");
     engine.shutdown();

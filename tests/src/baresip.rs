@@ -140,7 +140,14 @@ pub fn padded_source(wav: &Path, out: &Path, rate: u32, channels: u16, lead: f64
         Command::new("sox")
             .arg("-D")
             .arg(wav)
-            .args(["-r", &rate.to_string(), "-c", &channels.to_string(), "-b", "16"])
+            .args([
+                "-r",
+                &rate.to_string(),
+                "-c",
+                &channels.to_string(),
+                "-b",
+                "16",
+            ])
             .arg(out)
             .args(["pad", &lead.to_string(), &tail.to_string()]),
     );

@@ -99,9 +99,23 @@ async fn pcmu_g722_and_opus_callers_hear_each_other_in_one_room() {
     let mut phones = Vec::new();
     for (i, codec) in [(1, baresip::G722), (2, baresip::OPUS)] {
         let source = scratch.path(&format!("{}-source.wav", names[i]));
-        baresip::padded_source(&wavs[i], &source, codec.rate, codec.channels, LEADS[i], 40.0);
+        baresip::padded_source(
+            &wavs[i],
+            &source,
+            codec.rate,
+            codec.channels,
+            LEADS[i],
+            40.0,
+        );
         let uri = format!("sip:{}@{}", names[i], engine.sip);
-        phones.push(Baresip::start(&scratch, names[i], &source, codec, Some(uri), 60));
+        phones.push(Baresip::start(
+            &scratch,
+            names[i],
+            &source,
+            codec,
+            Some(uri),
+            60,
+        ));
         let a = wait_event(&mut events, Duration::from_secs(30), |e| {
             matches!(e.event, Some(Event::Answered(_)))
         })
@@ -167,7 +181,12 @@ async fn pcmu_g722_and_opus_callers_hear_each_other_in_one_room() {
             if i == j {
                 assert!(corr < 0.3, "{} hears itself ({corr:.3})", names[i]);
             } else {
-                assert!(corr > 0.8, "{} does not hear {} ({corr:.3})", names[i], names[j]);
+                assert!(
+                    corr > 0.8,
+                    "{} does not hear {} ({corr:.3})",
+                    names[i],
+                    names[j]
+                );
             }
         }
     }

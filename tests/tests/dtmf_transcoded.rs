@@ -64,9 +64,16 @@ async fn rfc4733_presses_reach_a_g722_callee_regenerated() {
         Some(Event::Answered(a)) => Some(a.codec.clone()),
         _ => None,
     });
-    assert_eq!(answered.as_deref(), Some("PCMU"), "the caller stays in PCMU");
+    assert_eq!(
+        answered.as_deref(),
+        Some("PCMU"),
+        "the caller stays in PCMU"
+    );
     assert!(log.contains("Call established"), "{log}");
-    assert!(log.to_ascii_lowercase().contains("g722"), "baresip talks G.722: {log}");
+    assert!(
+        log.to_ascii_lowercase().contains("g722"),
+        "baresip talks G.722: {log}"
+    );
     // ...and reached baresip as telephone-events of its G.722 leg, once each.
     let received: Vec<char> = log
         .lines()

@@ -515,7 +515,8 @@ fn without_format(answer: &mut sdp::SessionDescription, pt: u8) {
     for m in &mut answer.media {
         m.formats.retain(|f| *f != pt);
         m.attributes.retain(|a| {
-            let per_format = a.name.eq_ignore_ascii_case("rtpmap") || a.name.eq_ignore_ascii_case("fmtp");
+            let per_format =
+                a.name.eq_ignore_ascii_case("rtpmap") || a.name.eq_ignore_ascii_case("fmtp");
             let first = a.value.as_deref().and_then(|v| v.split_whitespace().next());
             !(per_format && first == Some(pt.as_str()))
         });

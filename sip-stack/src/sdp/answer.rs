@@ -258,9 +258,8 @@ fn comfort_noise(m: &MediaDescription, pts: &[u8], codec: AudioCodec) -> Option<
             name.eq_ignore_ascii_case("CN") && *rate == codec.clock_rate() && pts.contains(pt)
         })
         .map(|(pt, _, _)| pt);
-    let static_13 = codec.clock_rate() == 8000
-        && pts.contains(&13)
-        && rtpmaps(m).all(|(pt, _, _)| pt != 13);
+    let static_13 =
+        codec.clock_rate() == 8000 && pts.contains(&13) && rtpmaps(m).all(|(pt, _, _)| pt != 13);
     mapped.or(static_13.then_some(13))
 }
 

@@ -109,7 +109,8 @@ fn comfort_noise_is_answered_where_offered() {
     assert_eq!(n.comfort_noise_pt, Some(13));
     assert_eq!(sdp.media[0].formats, vec!["0", "13"]);
     assert!(sdp.to_string().contains("a=rtpmap:13 CN/8000\r\n"));
-    let offer = with("m=audio 5000 RTP/AVP 9 13 98\r\na=rtpmap:13 CN/8000\r\na=rtpmap:98 CN/16000\r\n");
+    let offer =
+        with("m=audio 5000 RTP/AVP 9 13 98\r\na=rtpmap:13 CN/8000\r\na=rtpmap:98 CN/16000\r\n");
     let (_, n) = answer(&offer, &[AudioCodec::G722]).unwrap();
     assert_eq!(n.comfort_noise_pt, Some(13), "G.722's RTP clock is 8000");
     let offer = with("m=audio 5000 RTP/AVP 0 98\r\na=rtpmap:98 CN/16000\r\n");
