@@ -3,7 +3,8 @@
 //! its own codec. Each hears the other two and not itself (the mix runs at
 //! 48 kHz, each member resampled once into it and its mix once back); when
 //! the Opus member leaves, the mix falls back to 16 kHz and the other two
-//! still hear each other; a muted member is heard by nobody.
+//! still hear each other; a muted member is heard by nobody, a listener
+//! by nobody, a whisper only by its target.
 
 mod common;
 mod mixed_rate;
@@ -153,6 +154,26 @@ fn members_of_three_rates_hear_each_other_but_not_themselves() {
         "PCMU hears neither the muted G722 nor the listener"
     );
     parties[1].leg.set_muted(false);
+
+    // The 48 kHz member coaches the 8 kHz one: only it hears the whisper.
+    let to = parties[0].leg.id();
+    engine
+        .conference_join(&conf, &parties[2].leg, Role::Whisper { to })
+        .unwrap();
+    let heard = run_phase(&mut parties, &all, &mut frame);
+    assert_hears(
+        &heard[0],
+        rates[0],
+        [false, true, true],
+        "PCMU coached by Opus",
+    );
+    assert_hears(
+        &heard[1],
+        rates[1],
+        [true, false, false],
+        "G722 while Opus whispers",
+    );
+    assert_hears(&heard[2], rates[2], [true, true, false], "Opus whispering");
 
     // The 48 kHz member leaves: the mix falls back to 16 kHz.
     engine.conference_leave(&parties[2].leg).unwrap();
