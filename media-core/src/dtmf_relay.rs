@@ -16,9 +16,11 @@
 //!    payload type, durations in its own clock, marker on the first
 //!    packet, the end packet three times (§2.5.1.4), in place of audio,
 //!    with media time running on.
-//! 3. While the key is down on the receiving side its audio is not passed
-//!    on (silence instead), so a sender that also plays the tone in band
-//!    does not make the far end hear the digit twice.
+//! 3. While the key is down on the receiving side, and until the press's
+//!    last audio has played out of the jitter buffer (its delay plus two
+//!    ticks after the end), its audio is not passed on (silence instead),
+//!    so a sender that also plays the tone in band does not make the far
+//!    end hear the digit twice.
 //!
 //! Regenerating at the end costs latency (the press's duration, typically
 //! 100–300 ms) but needs no guess of the duration and sends exactly one

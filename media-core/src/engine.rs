@@ -307,6 +307,7 @@ impl MediaEngine {
             rtcp_budget: MAX_RTCP_PER_TICK,
             rtcp_pending: false,
             dtmf_out: Default::default(),
+            dtmf_hold_until: None,
             // Detected whenever negotiated: a transcoding peer relays presses
             // even when nobody subscribed to them here.
             dtmf: spec

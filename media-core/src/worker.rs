@@ -352,6 +352,9 @@ pub(crate) struct Leg {
     pub(crate) dtmf: Option<(DtmfReceiver, Option<Box<dyn DtmfSink>>)>,
     /// Key presses to send, and the one being sent.
     pub(crate) dtmf_out: DtmfOut,
+    /// After a press ends, its tail is still in the jitter buffer: the
+    /// audio stays held back from a transcoding peer until then.
+    pub(crate) dtmf_hold_until: Option<Instant>,
     pub(crate) emodel: EModel,
 }
 
@@ -511,6 +514,9 @@ impl Leg {
                 continue;
             }
             tracing::info!(parent: span, digit = ?event.digit, code = event.event, duration_ms = event.duration_ms, "DTMF received");
+            // The press's last audio plays out of the jitter buffer up to
+            // its delay plus a tick's phase later.
+            self.dtmf_hold_until = Some(now + self.jitter.target_delay() + 2 * frame_duration());
             if let Some(peer) = relay_to.as_deref_mut() {
                 peer.relay_dtmf(event.event, event.duration_ms);
             }
@@ -525,13 +531,16 @@ impl Leg {
         }
     }
 
-    /// Whether the far end is pressing a key right now (its telephone-event
-    /// is under way): its audio is then not passed on to a transcoding
+    /// Whether the far end is pressing a key (its telephone-event is under
+    /// way, or just ended and its audio is still being played out of the
+    /// jitter buffer): its audio is then not passed on to a transcoding
     /// peer, which gets the press as an event instead.
-    fn pressing(&self) -> bool {
-        self.dtmf
+    fn pressing(&self, now: Instant) -> bool {
+        let active = self
+            .dtmf
             .as_ref()
-            .is_some_and(|(rx, _)| rx.active_event().is_some())
+            .is_some_and(|(rx, _)| rx.active_event().is_some());
+        active || self.dtmf_hold_until.is_some_and(|t| now < t)
     }
 
     /// A key press the transcoding peer received, regenerated here as RFC
@@ -1033,10 +1042,14 @@ fn tick_transcoding(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch) {
     a.play_inbound(now, &mut s.inbound[..na]);
     b.play_inbound(now, &mut s.outbound[..nb]);
     let (a_said, b_said) = (&s.inbound[..na], &s.outbound[..nb]);
-    // A side pressing a key is not heard as audio: the press goes over as
-    // a telephone-event once it ends (dtmf_tick below).
-    let b_silent = b.shared.muted.load(Relaxed) || b.pressing();
-    let a_silent = a.shared.muted.load(Relaxed) || a.pressing();
+    // Presses that ended go to the other side first (sent from this tick
+    // on), and start the hold-back of their audio's tail: a side pressing
+    // a key is not heard as audio, the press goes over as a
+    // telephone-event.
+    a.dtmf_tick(now, Some(&mut *b));
+    b.dtmf_tick(now, Some(&mut *a));
+    let b_silent = b.shared.muted.load(Relaxed) || b.pressing(now);
+    let a_silent = a.shared.muted.load(Relaxed) || a.pressing(now);
     hear(a, b_said, b_silent, &mut s.heard_a[..na]);
     hear(b, a_said, a_silent, &mut s.heard_b[..nb]);
     for (leg, said, heard) in [
@@ -1048,8 +1061,6 @@ fn tick_transcoding(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch) {
         leg.send(now, heard, &mut s.payload, &mut s.packet);
         leg.capture(said, in_ts, heard, out_ts);
     }
-    a.dtmf_tick(now, Some(&mut *b));
-    b.dtmf_tick(now, Some(&mut *a));
     for leg in [a, b] {
         leg.rtcp_tick(now, &mut s.rtcp);
         leg.publish_stats();

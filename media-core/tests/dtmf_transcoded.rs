@@ -10,6 +10,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use common::*;
+use media_core::codec::alaw_decode;
 use media_core::dtmf::{event_for_digit, DtmfSender, TelephoneEvent};
 use media_core::rtp::{RtpHeader, RtpPacket};
 use media_core::{Codec, LegHandle, LegSpec, MediaEngine, Prompt};
@@ -126,4 +127,77 @@ fn a_peer_without_telephone_event_counts_the_press_dropped() {
     u.stop();
     a.stop().wait(Duration::from_secs(2)).expect("report");
     engine.shutdown();
+}
+
+/// A phone that plays the key's tone in band as well as sending the
+/// event: while the key is down (and its tail plays out of the jitter
+/// buffer) the transcoding peer hears silence, not the tone.
+#[test]
+fn the_in_band_tone_of_a_press_is_held_back() {
+    let engine = engine(39_000, 1);
+    let (fu, fa) = (far_end(), far_end());
+    fa.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
+    let u = leg(&engine, &fu, Codec::Pcmu, Some(101), None);
+    let a = leg(&engine, &fa, Codec::Pcma, Some(101), Some(&u));
+    engine.bridge(&u, &a).unwrap();
+    let mut audio = media_core::rtp::RtpWriter::with_initial(0, 160, 0xa0d1, 1, 0);
+    let (mut pkt, mut payload, mut buf) = ([0u8; 200], [0u8; 4], [0u8; 1_500]);
+    let mut sender = DtmfSender::new(event_for_digit('7').unwrap(), 200, 10, 8_000, 20);
+    let mut heard = Vec::new();
+    let start = Instant::now();
+    for k in 0..60usize {
+        let pressing = (15..25).contains(&k);
+        let frame = if pressing {
+            pcmu_tone_frame(1_000.0, k)
+        } else {
+            vec![0xff; 160] // µ-law silence
+        };
+        let n = audio.write(&frame, &mut pkt).unwrap();
+        fu.send_to(&pkt[..n], u.local_addr()).unwrap();
+        if k >= 15 {
+            if let Some(p) = sender.next_packet(&mut payload) {
+                let header = RtpHeader {
+                    payload_type: 101,
+                    marker: p.marker,
+                    seq: 5_000 + k as u16,
+                    timestamp: 40_000,
+                    ssrc: 0xe7e7,
+                };
+                let n = header.write(&payload[..p.len], &mut pkt).unwrap();
+                fu.send_to(&pkt[..n], u.local_addr()).unwrap();
+            }
+        }
+        let due = start + Duration::from_millis(20 * (k as u64 + 1));
+        while Instant::now() < due {
+            if let Ok((n, _)) = fa.recv_from(&mut buf) {
+                let Ok(rtp) = RtpPacket::parse(&buf[..n]) else {
+                    continue;
+                };
+                if rtp.payload_type == 8 {
+                    heard.extend(rtp.payload.iter().map(|&b| alaw_decode(b)));
+                }
+            }
+        }
+    }
+    let loudest = heard.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    let loud: Vec<usize> = heard
+        .chunks(160)
+        .enumerate()
+        .filter(|(_, f)| f.iter().any(|s| s.unsigned_abs() > 500))
+        .map(|(i, _)| i)
+        .collect();
+    eprintln!("loud frames {loud:?} of {}", heard.len() / 160);
+    let s = a.stats();
+    u.stop();
+    a.stop().wait(Duration::from_secs(2)).expect("report");
+    engine.shutdown();
+    assert!(heard.len() >= 160 * 40, "{} samples", heard.len());
+    assert!(
+        loudest < 500,
+        "the key's tone leaked in band (peak {loudest})"
+    );
+    assert_eq!(
+        s.dtmf_events_relayed, 1,
+        "and the press went as an event: {s:?}"
+    );
 }
