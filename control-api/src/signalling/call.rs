@@ -35,6 +35,9 @@ pub enum EndReason {
     PrackTimeout,
     /// The transferor hung up and the transfer target never answered.
     TransferFailed,
+    /// An attended transfer took this call's bridged-to party over into
+    /// another call; the caller (the transferor) was released.
+    Transferred,
 }
 
 impl EndReason {
@@ -51,6 +54,7 @@ impl EndReason {
             EndReason::SessionExpired => "session_expired",
             EndReason::PrackTimeout => "prack_timeout",
             EndReason::TransferFailed => "transfer_failed",
+            EndReason::Transferred => "transferred",
         }
     }
 }

@@ -52,6 +52,7 @@ impl Signalling {
             uri,
             purpose: ClientPurpose::OutboundInvite,
             referred_by: None,
+            replaces: None,
         };
         let mut out = self.invite_party(party)?;
         out.trunk = destination.trunk;
@@ -143,6 +144,7 @@ impl Signalling {
             uri: target_uri,
             purpose,
             referred_by,
+            replaces,
         } = party;
         let max_forwards = match caller_invite.headers.get("Max-Forwards") {
             Some(v) => v.trim().parse::<u32>().map_err(|_| (400, "Bad Request"))?,
@@ -200,6 +202,11 @@ impl Signalling {
         h.push("Supported", "100rel");
         if let Some(by) = referred_by {
             h.push("Referred-By", by);
+        }
+        if let Some(replaces) = replaces {
+            // Required: a target that ignored it would ring as a new call.
+            h.push("Replaces", replaces.to_string());
+            h.push("Require", "replaces");
         }
         h.push("Content-Type", "application/sdp");
         invite.body = sdp.to_string().into_bytes().into();
@@ -491,6 +498,8 @@ pub(super) struct PartyInvite<'a> {
     pub purpose: ClientPurpose,
     /// Referred-By for a transfer (RFC 3892).
     pub referred_by: Option<String>,
+    /// Replaces, for an attended transfer to a dialog the target holds.
+    pub replaces: Option<sip_stack::replaces::Replaces>,
 }
 
 pub(super) fn parse_sdp(body: &[u8]) -> Option<SessionDescription> {
