@@ -65,9 +65,16 @@ async fn finish_all(peers: Vec<Sipp>) {
     .expect("sipp tasks");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_refers_the_caller_to_another_agent() {
-    let scratch = Scratch::new("refer");
+/// Caller → agent 1, which REFERs it to agent 2 (`target_scenario`) with
+/// `refer_headers` after the Refer-To URI. Returns the caller's events
+/// once every peer has finished; agent 2's speech must be on the right
+/// channel of the caller's recording.
+async fn refer_to_second_agent(
+    name: &str,
+    target_scenario: &str,
+    refer_headers: &str,
+) -> Vec<CallEvent> {
+    let scratch = Scratch::new(name);
     let _caller_speech = Speech::generate(&scratch, "Hello, I need to change my address please.");
     let agent = Speech::generate_as(
         &scratch,
@@ -75,7 +82,7 @@ async fn an_agent_refers_the_caller_to_another_agent() {
         "Thanks for holding, this is the address team speaking.",
     );
     let (agent1_port, agent2_port) = (free_udp_range(1), free_udp_range(1));
-    let agent2 = Sipp::serve("uas_pcmu_speech.xml", agent2_port, &scratch.0);
+    let agent2 = Sipp::serve(target_scenario, agent2_port, &scratch.0);
     let agent1 = Sipp::serve_with(
         "uas_refer.xml",
         agent1_port,
@@ -89,7 +96,7 @@ async fn an_agent_refers_the_caller_to_another_agent() {
             "agent2",
             "-key",
             "refer_headers",
-            "",
+            refer_headers,
         ],
     );
     let engine = Engine::bridging_to(&scratch, agent1_port);
@@ -105,12 +112,19 @@ async fn an_agent_refers_the_caller_to_another_agent() {
         ["started", "answered", "transferred", "ended"]
     );
     let t = transferred(&seen);
-    assert_eq!(t.status, 200);
-    assert_eq!(t.by, "callee");
+    assert_eq!((t.status, t.by.as_str()), (200, "callee"));
+    // The target URI, without any embedded headers.
     assert_eq!(t.target, format!("sip:agent2@127.0.0.1:{agent2_port}"));
     let ended = ended(&seen);
     assert_eq!(ended.reason, "remote_bye");
     assert_agent_heard(&ended.recording_path, &agent);
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_refers_the_caller_to_another_agent() {
+    let seen = refer_to_second_agent("refer", "uas_pcmu_speech.xml", "").await;
+    assert_eq!(transferred(&seen).consultation_call_id, "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,46 +413,9 @@ async fn the_transfer_rpc_joins_a_caller_to_a_consultation_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaces_for_a_dialog_elsewhere_goes_to_the_target_in_the_invite() {
-    let scratch = Scratch::new("refer-replaces");
-    let _caller_speech = Speech::generate(&scratch, "Hello, I am calling about a delivery.");
-    let agent = Speech::generate_as(
-        &scratch,
-        "agent",
-        "Dispatch here, I have your order in front of me.",
-    );
-    let (agent1_port, agent2_port) = (free_udp_range(1), free_udp_range(1));
-    let agent2 = Sipp::serve("uas_replaced.xml", agent2_port, &scratch.0);
+    // uas_replaced.xml checks the INVITE's Replaces and Require.
     let replaces = escaped_replaces("foreign-dialog@elsewhere", "t1", "f1");
-    let agent1 = Sipp::serve_with(
-        "uas_refer.xml",
-        agent1_port,
-        &scratch.0,
-        &[
-            "-key",
-            "target_port",
-            &agent2_port.to_string(),
-            "-key",
-            "refer_user",
-            "agent2",
-            "-key",
-            "refer_headers",
-            &format!("?Replaces={replaces}"),
-        ],
-    );
-    let engine = Engine::bridging_to(&scratch, agent1_port);
-    let (_grpc, mut events) = engine.subscribe().await;
-    let talk_ms = 1_000 + 1_500 + agent.reference.len() as u64 / 8 + 1_500;
-    let caller = Sipp::call("uac_pcmu_speech.xml", engine.sip, &scratch.0, talk_ms);
-
-    let seen = events_until_ended(&mut events, Duration::from_secs(60)).await;
-    finish_all(vec![caller, agent1, agent2]).await;
-    assert_eq!(
-        event_kinds(&seen),
-        ["started", "answered", "transferred", "ended"]
-    );
-    let t = transferred(&seen);
-    assert_eq!((t.status, t.consultation_call_id.as_str()), (200, ""));
-    // The target URI without its embedded headers.
-    assert_eq!(t.target, format!("sip:agent2@127.0.0.1:{agent2_port}"));
-    assert_agent_heard(&ended(&seen).recording_path, &agent);
+    let refer_headers = format!("?Replaces={replaces}");
+    let seen = refer_to_second_agent("refer-replaces", "uas_replaced.xml", &refer_headers).await;
+    assert_eq!(transferred(&seen).consultation_call_id, "");
 }

@@ -147,14 +147,7 @@ impl Signalling {
         let old = call.outbound.replace(party);
         let span = call.span.clone();
         span.in_scope(|| info!(%target, consultation, by, "attended transfer: bridged"));
-        if let Some(mut old) = old {
-            if by == "callee" {
-                self.notify_party(call_id, &mut old, "SIP/2.0 200 OK", true);
-            }
-            self.say_goodbye(call_id, &mut old);
-            self.outbound_ids.remove(&old.call_id);
-            drop(old.leg.stop());
-        }
+        self.release_transferor(call_id, old, by);
         // The agent's consultation dialog: BYE, and that call is over
         // (its bridged-to party lives on in `call_id`).
         self.hang_up_caller(consultation, EndReason::Transferred);

@@ -265,14 +265,7 @@ impl Signalling {
         let old = call.outbound.replace(target);
         let span = call.span.clone();
         span.in_scope(|| info!(%uri, by, "transfer: the target answered and is bridged"));
-        if let Some(mut old) = old {
-            if by == "callee" {
-                self.notify_party(call_id, &mut old, "SIP/2.0 200 OK", true);
-            }
-            self.say_goodbye(call_id, &mut old);
-            self.outbound_ids.remove(&old.call_id);
-            drop(old.leg.stop());
-        }
+        self.release_transferor(call_id, old, by);
         let event = Transferred {
             target: uri,
             by: by.into(),
@@ -358,8 +351,27 @@ impl Signalling {
             .insert(tx, (call_id.to_owned(), ClientPurpose::Notify));
     }
 
+    /// The party a transfer replaced: the final NOTIFY if its REFER asked
+    /// for the transfer, BYE, and its leg stopped.
+    pub(super) fn release_transferor(
+        &mut self,
+        call_id: &str,
+        old: Option<Outbound>,
+        by: &'static str,
+    ) {
+        let Some(mut old) = old else {
+            return;
+        };
+        if by == "callee" {
+            self.notify_party(call_id, &mut old, "SIP/2.0 200 OK", true);
+        }
+        self.say_goodbye(call_id, &mut old);
+        self.outbound_ids.remove(&old.call_id);
+        drop(old.leg.stop());
+    }
+
     /// BYE to a party the transfer replaced (if it has not hung up).
-    pub(super) fn say_goodbye(&mut self, call_id: &str, out: &mut Outbound) {
+    fn say_goodbye(&mut self, call_id: &str, out: &mut Outbound) {
         if let Some(release) = super::teardown::release_request(&self.me, out) {
             self.send_release(call_id, release);
         }
