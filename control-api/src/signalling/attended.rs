@@ -148,8 +148,9 @@ impl Signalling {
         let span = call.span.clone();
         span.in_scope(|| info!(%target, consultation, by, "attended transfer: bridged"));
         self.release_transferor(call_id, old, by);
-        // The agent's consultation dialog: BYE, and that call is over
-        // (its bridged-to party lives on in `call_id`).
+        self.schedule_call_timers(call_id); // the party's keep-alive moved too
+                                            // The agent's consultation dialog: BYE, and that call is over
+                                            // (its bridged-to party lives on in `call_id`).
         self.hang_up_caller(consultation, EndReason::Transferred);
         let event = Transferred {
             target,

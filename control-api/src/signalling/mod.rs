@@ -145,8 +145,8 @@ enum ClientPurpose {
     Cancel,
     /// An OPTIONS ping to the trunk at this index.
     TrunkPing(usize),
-    /// Our session refresh (UPDATE or re-INVITE) to the caller.
-    SessionRefresh,
+    /// Our session refresh (UPDATE or re-INVITE) to the caller or callee.
+    SessionRefresh(session::Side),
     /// Our PRACK for the callee's reliable provisional.
     Prack,
     /// Our INVITE to a transfer target.
@@ -697,7 +697,7 @@ impl Signalling {
                                 why,
                                 ClientPurpose::OutboundInvite
                                     | ClientPurpose::TransferInvite
-                                    | ClientPurpose::SessionRefresh
+                                    | ClientPurpose::SessionRefresh(_)
                                     | ClientPurpose::Prack
                             )
                     });

@@ -266,6 +266,7 @@ impl Signalling {
         let span = call.span.clone();
         span.in_scope(|| info!(%uri, by, "transfer: the target answered and is bridged"));
         self.release_transferor(call_id, old, by);
+        self.schedule_call_timers(call_id); // the new party's keep-alive
         let event = Transferred {
             target: uri,
             by: by.into(),
