@@ -17,8 +17,11 @@
 //! who may call (trusted networks, digest), `invite` answers the caller (or rings it while
 //! `outbound` calls the bridge target as a UAC), `reliable` handles PRACKs
 //! both ways (RFC 3262), `session` runs each call's own timers (session
-//! refresh and expiry, RFC 4028; 100rel retransmissions), `call` is the
-//! state of one call, and `teardown` ends calls from either side.
+//! refresh and expiry on both dialogs, RFC 4028; 100rel retransmissions),
+//! `transfer` hands the caller to a new party (REFER, the Transfer RPC)
+//! and `attended` joins it to a consultation call's party (Replaces),
+//! `call` is the state of one call, and `teardown` ends calls from either
+//! side.
 
 mod attended;
 mod auth;
