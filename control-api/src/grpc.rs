@@ -10,7 +10,7 @@ use crate::proto::{
     SendDtmfResponse, SetMuteRequest, SetMuteResponse, SubscribeEventsRequest, TransferRequest,
     TransferResponse,
 };
-use crate::signalling::{CallNotFound, ControlError, JoinRequest, SignallingHandle};
+use crate::signalling::{CallNotFound, ControlError, JoinRequest, SignallingHandle, TransferTo};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use tokio::sync::watch;
@@ -141,8 +141,17 @@ impl CallControl for CallControlService {
         request: Request<TransferRequest>,
     ) -> Result<Response<TransferResponse>, Status> {
         let r = request.into_inner();
+        let to = match (r.target.is_empty(), r.consultation_call_id.is_empty()) {
+            (false, true) => TransferTo::Target(r.target),
+            (true, false) => TransferTo::Consultation(r.consultation_call_id),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "set exactly one of target and consultation_call_id",
+                ))
+            }
+        };
         self.signalling
-            .transfer(&r.call_id, r.target)
+            .transfer(&r.call_id, to)
             .await
             .map_err(status)?;
         Ok(Response::new(TransferResponse {}))

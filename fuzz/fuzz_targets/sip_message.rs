@@ -2,7 +2,8 @@
 //! parses serializes to something that parses again with the same start
 //! line, Call-ID and body; every error can be asked for its stateless reply.
 //! The header readers of the dialog extensions (Session-Expires, Min-SE,
-//! RSeq, RAck, Refer-To: RFC 4028, 3262 and 3515) and a registration's
+//! RSeq, RAck, Refer-To and its embedded Replaces, Require: RFC 4028,
+//! 3262, 3515, 3891) and a registration's
 //! reading of a REGISTER answer run on whatever parsed, and must not panic.
 #![no_main]
 
@@ -47,7 +48,19 @@ fn dialog_extensions(msg: &SipMessage) {
             if let Some(refer_to) = req.headers.get("Refer-To") {
                 let uri = sip_stack::message::name_addr_uri(refer_to).unwrap_or(refer_to);
                 let _ = sip_stack::dialog::request_target(uri);
+                if let Ok(target) = sip_stack::replaces::ReferTarget::parse(uri) {
+                    let _ = sip_stack::dialog::request_target(&target.uri);
+                    if let Some(replaces) = target.replaces {
+                        // What we would put in the INVITE parses back the same.
+                        let again = sip_stack::replaces::Replaces::parse(&replaces.to_string());
+                        assert_eq!(again.as_ref(), Some(&replaces));
+                    }
+                }
             }
+            if let Some(value) = req.headers.get("Replaces") {
+                let _ = sip_stack::replaces::Replaces::parse(value);
+            }
+            let _ = sip_stack::message::unsupported_requirements(&req.headers, &["100rel", "timer"]);
         }
         SipMessage::Response(resp) => {
             let _ = session_timer::from_response(resp);

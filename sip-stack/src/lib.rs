@@ -29,6 +29,8 @@
 //! answers 401/407 challenges (client), SHA-256 and MD5, sans-IO;
 //! [`session_timer`] (RFC 4028) and [`reliable`] (100rel/PRACK, RFC 3262)
 //! are the dialog's keep-alive and reliable-provisional state machines;
+//! [`replaces`] reads the Replaces header and Refer-To's embedded headers
+//! (attended transfer, RFC 3891);
 //! [`registration`] keeps an outbound REGISTER binding alive;
 //! [`protection`] rate-limits INVITEs per source and drops known scanners;
 //! [`transport`] moves bytes over UDP, TCP and TLS, and is the only part
@@ -136,6 +138,7 @@ pub mod message;
 pub mod protection;
 pub mod registration;
 pub mod reliable;
+pub mod replaces;
 pub mod sdp;
 pub mod session_timer;
 pub mod transaction;

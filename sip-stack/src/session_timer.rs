@@ -149,6 +149,44 @@ pub fn from_response(resp: &Response) -> Option<Agreed> {
     })
 }
 
+/// Asks for session timers in a dialog-creating request we send (RFC 4028
+/// §7.1): we support them, want `config.session_expires`, and take no
+/// less than `config.min_se`. The answer's refresher decides who works.
+pub fn ask_in_request(req: &mut Request, config: &SessionTimerConfig) {
+    let interval = config.session_expires.max(config.min_se);
+    req.headers.set("Session-Expires", interval.to_string());
+    req.headers.set("Min-SE", config.min_se.to_string());
+}
+
+/// After a 422 to our request (RFC 4028 §7.4): the same request again,
+/// now asking for the peer's Min-SE, as a new transaction (next CSeq,
+/// new branch). False when the 422 names no usable Min-SE or one we
+/// already asked for (no loop), or the request has no CSeq to bump.
+pub fn retry_after_422(req: &mut Request, resp: &Response) -> bool {
+    let Some(min_se) = resp
+        .headers
+        .get("Min-SE")
+        .and_then(|v| v.split(';').next()?.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    let asked = req
+        .headers
+        .get("Session-Expires")
+        .and_then(parse_session_expires)
+        .map_or(0, |(interval, _)| interval);
+    let Some((cseq, method)) = req.cseq() else {
+        return false;
+    };
+    if resp.status != 422 || min_se <= asked || cseq >= (1 << 31) - 1 {
+        return false;
+    }
+    req.headers.set("Session-Expires", min_se.to_string());
+    req.headers.set("Min-SE", min_se.to_string());
+    req.headers.set("CSeq", format!("{} {method}", cseq + 1));
+    crate::auth::with_new_branch(req)
+}
+
 /// `1800;refresher=uac` → (1800, Some(Uac)). Delta-seconds of 0 or garbage
 /// are refused.
 pub fn parse_session_expires(value: &str) -> Option<(u32, Option<Refresher>)> {
@@ -264,6 +302,53 @@ impl SessionTimer {
             return Some(TimerAction::Refresh);
         }
         Some(TimerAction::Expire)
+    }
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+    use crate::message::{Method, Request, Response};
+
+    fn invite() -> Request {
+        let mut req = Request::new(Method::Invite, "sip:agent@127.0.0.1:5070");
+        req.headers
+            .push("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfirst");
+        req.headers.push("CSeq", "1 INVITE");
+        req
+    }
+
+    #[test]
+    fn a_request_asks_for_our_interval_and_floor() {
+        let mut req = invite();
+        let config = SessionTimerConfig {
+            min_se: 120,
+            session_expires: 600,
+        };
+        ask_in_request(&mut req, &config);
+        assert_eq!(req.headers.get("Session-Expires"), Some("600"));
+        assert_eq!(req.headers.get("Min-SE"), Some("120"));
+    }
+
+    #[test]
+    fn a_422_is_retried_once_with_its_min_se() {
+        let mut req = invite();
+        ask_in_request(&mut req, &SessionTimerConfig::default());
+        let mut too_small = Response::for_request(&req, 422, "Session Interval Too Small");
+        too_small.headers.set("Min-SE", "3600");
+        assert!(retry_after_422(&mut req, &too_small));
+        assert_eq!(req.headers.get("Session-Expires"), Some("3600"));
+        assert_eq!(req.headers.get("Min-SE"), Some("3600"));
+        assert_eq!(req.cseq(), Some((2, Method::Invite)));
+        assert!(!req.headers.get("Via").unwrap().contains("z9hG4bKfirst"));
+        // The same floor again, or none: no loop.
+        assert!(!retry_after_422(&mut req, &too_small));
+        too_small.headers.remove("Min-SE");
+        assert!(!retry_after_422(&mut req, &too_small));
+        // Only a 422 asks for this.
+        let mut other = Response::for_request(&req, 500, "Server Internal Error");
+        other.headers.set("Min-SE", "7200");
+        assert!(!retry_after_422(&mut req, &other));
     }
 }
 

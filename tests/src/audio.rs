@@ -48,6 +48,16 @@ impl Speech {
         Speech { ulaw, reference }
     }
 
+    /// Puts `ms` of µ-law silence before the speech in the file SIPp
+    /// plays (the reference stays the speech alone), for a party whose
+    /// words must come only after something else happened.
+    pub fn delay(&self, ms: usize) {
+        let speech = std::fs::read(&self.ulaw).expect("read ulaw");
+        let mut padded = vec![0xFF_u8; ms * 8]; // 0xFF: µ-law zero
+        padded.extend_from_slice(&speech);
+        std::fs::write(&self.ulaw, padded).expect("write ulaw");
+    }
+
     /// RTP packets SIPp sends for one pass over the file (160 bytes each).
     pub fn packets(&self) -> u64 {
         (self.reference.len() / 160) as u64

@@ -103,3 +103,52 @@ fn malformed_sip_gets_400_or_is_dropped_and_a_good_call_still_works() {
         "{errors} parse errors counted"
     );
 }
+
+/// RFC 3261 §8.2.2.3: a request requiring an extension the engine lacks
+/// (here Replaces, RFC 3891) gets 420 naming it, not a new call.
+#[test]
+fn an_invite_requiring_an_unknown_extension_gets_420() {
+    let scratch = Scratch::new("require");
+    let engine = Engine::start(&scratch, &[]);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(2000)))
+        .expect("timeout");
+    let me = socket.local_addr().expect("local addr");
+    let invite = format!(
+        "INVITE sip:100@{engine} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-require-1\r\n\
+         From: <sip:pickup@{me}>;tag=p1\r\n\
+         To: <sip:100@{engine}>\r\n\
+         Call-ID: require-replaces@test\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:pickup@{me}>\r\n\
+         Max-Forwards: 70\r\n\
+         Replaces: some-call@elsewhere;to-tag=1;from-tag=2\r\n\
+         Require: replaces\r\n\
+         Content-Length: 0\r\n\r\n",
+        engine = engine.sip,
+    );
+    socket.send_to(invite.as_bytes(), engine.sip).expect("send");
+    let mut buf = [0u8; 4096];
+    let mut finals = Vec::new();
+    for _ in 0..5 {
+        let Ok((n, _)) = socket.recv_from(&mut buf) else {
+            break;
+        };
+        let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !reply.starts_with("SIP/2.0 1") {
+            finals.push(reply);
+            break;
+        }
+    }
+    let reply = finals.pop().expect("a final response");
+    assert!(reply.starts_with("SIP/2.0 420 "), "got {reply}");
+    assert!(
+        reply
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("Unsupported: replaces")),
+        "420 must name the extension: {reply}"
+    );
+    assert_eq!(engine.metric("switchboard_active_calls"), Some(0.0));
+}

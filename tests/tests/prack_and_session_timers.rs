@@ -1,5 +1,7 @@
-//! Dialog upkeep with real SIPp callers: session timers (RFC 4028) in both
-//! roles and reliable provisionals (RFC 3262). The scenarios check every
+//! Dialog upkeep with real SIPp peers: session timers (RFC 4028) in both
+//! roles on both dialogs of a call (the caller's, where the engine is the
+//! UAS, and the callee's, where it is the UAC) and reliable provisionals
+//! (RFC 3262). The scenarios check every
 //! header the engine must send (Min-SE in the 422, Session-Expires and
 //! Require: timer in 2xx, RSeq and Require: 100rel on the 180, the order of
 //! the PRACK's 200 and the INVITE's 200); the tests check how each call
@@ -8,9 +10,10 @@
 use control_api::proto::call_event::Event;
 use control_api::proto::CallEvent;
 use std::time::Duration;
+use switchboard_e2e::audio::Speech;
 use switchboard_e2e::engine::Engine;
 use switchboard_e2e::sipp::Sipp;
-use switchboard_e2e::{event_kinds, events_until_ended, Scratch};
+use switchboard_e2e::{event_kinds, events_until_ended, free_udp_range, Scratch};
 
 /// A 4 s Min-SE keeps the scenarios short (RFC 4028's floor is 90 s).
 fn engine(scratch: &Scratch) -> Engine {
@@ -104,4 +107,66 @@ async fn reliable_provisionals_on_both_sides_of_a_bridge() {
     finish(agent).await;
     assert_eq!(event_kinds(&seen), ["started", "answered", "ended"]);
     assert_eq!(ended_reason(&seen), "remote_bye");
+}
+
+/// An engine bridging to the SIPp callee on `callee_port` that asks the
+/// callee for `expires` s sessions (Min-SE 2 s).
+fn bridging_with_timers(scratch: &Scratch, callee_port: u16, expires: u32) -> Engine {
+    Engine::start(
+        scratch,
+        &[
+            (
+                "SWITCHBOARD_ROUTING__BRIDGE_TO",
+                format!("127.0.0.1:{callee_port}"),
+            ),
+            ("SWITCHBOARD_SIP__SESSION_MIN_SE_SECS", "2".into()),
+            ("SWITCHBOARD_SIP__SESSION_EXPIRES_SECS", expires.to_string()),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_refreshes_a_callee_that_makes_it_the_refresher() {
+    let scratch = Scratch::new("session-timer-callee-refreshed");
+    Speech::generate(&scratch, "Checking the line stays up.");
+    let callee_port = free_udp_range(1);
+    // uas_session_timer.xml checks the INVITE asks for timers, answers
+    // 422 (Min-SE 4), and checks the retry and the UPDATE refreshes.
+    let callee = Sipp::serve("uas_session_timer.xml", callee_port, &scratch.0);
+    let engine = bridging_with_timers(&scratch, callee_port, 2);
+    let (_grpc, mut events) = engine.subscribe().await;
+    // Long enough for two refreshes (at 2 s and 4 s); the second ends the timer.
+    let caller = Sipp::call("uac_pcmu_speech.xml", engine.sip, &scratch.0, 5_000);
+
+    let seen = events_until_ended(&mut events, Duration::from_secs(40)).await;
+    finish(callee).await;
+    finish(caller).await;
+    assert_eq!(event_kinds(&seen), ["started", "answered", "ended"]);
+    assert_eq!(ended_reason(&seen), "remote_bye");
+    let log = engine.log_lines().join("\n");
+    assert!(
+        log.contains("callee asks for a longer session interval"),
+        "{log}"
+    );
+    assert_eq!(log.matches("session refresh answered").count(), 2, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_that_stops_refreshing_ends_the_call() {
+    let scratch = Scratch::new("session-timer-callee-expiry");
+    let callee_port = free_udp_range(1);
+    let callee = Sipp::serve("uas_session_timer_refresher.xml", callee_port, &scratch.0);
+    let engine = bridging_with_timers(&scratch, callee_port, 4);
+    let (_grpc, mut events) = engine.subscribe().await;
+    Speech::generate(&scratch, "Is anyone there?");
+    // The caller waits for the engine's BYE.
+    let caller = Sipp::call("uac_pcmu_await_bye.xml", engine.sip, &scratch.0, 0);
+
+    let seen = events_until_ended(&mut events, Duration::from_secs(40)).await;
+    finish(callee).await;
+    finish(caller).await;
+    assert_eq!(event_kinds(&seen), ["started", "answered", "ended"]);
+    assert_eq!(ended_reason(&seen), "session_expired");
+    let log = engine.log_lines().join("\n");
+    assert!(log.contains("session refreshed"), "{log}");
 }

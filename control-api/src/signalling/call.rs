@@ -11,6 +11,27 @@ use sip_stack::message::{Method, Request};
 use sip_stack::reliable::{UacReliable, UasReliable};
 use sip_stack::sdp::{AudioCodec, AudioOffer, SessionDescription};
 use sip_stack::session_timer::{Agreed, SessionTimer};
+
+/// A dialog's session-timer state (RFC 4028), on either side of a call.
+#[derive(Default)]
+pub struct KeepAlive {
+    pub timer: Option<SessionTimer>,
+    /// The peer takes UPDATE: our refreshes use it, not re-INVITE.
+    pub allows_update: bool,
+    /// Our refresh in flight, if any (a re-INVITE from the peer meanwhile
+    /// is glare: 491).
+    pub in_flight: Option<Method>,
+    /// The ACK for the 2xx to our refresh re-INVITE, resent if the 2xx is.
+    pub ack: Option<(Vec<u8>, Peer)>,
+}
+
+/// Whether a message's Allow lists UPDATE.
+pub fn allows_update(headers: &sip_stack::message::Headers) -> bool {
+    headers
+        .get_all("Allow")
+        .flat_map(sip_stack::message::split_comma)
+        .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"))
+}
 use sip_stack::transaction::ServerTxId;
 use sip_stack::transport::Peer;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -35,6 +56,9 @@ pub enum EndReason {
     PrackTimeout,
     /// The transferor hung up and the transfer target never answered.
     TransferFailed,
+    /// An attended transfer took this call's bridged-to party over into
+    /// another call; the caller (the transferor) was released.
+    Transferred,
 }
 
 impl EndReason {
@@ -51,6 +75,7 @@ impl EndReason {
             EndReason::SessionExpired => "session_expired",
             EndReason::PrackTimeout => "prack_timeout",
             EndReason::TransferFailed => "transfer_failed",
+            EndReason::Transferred => "transferred",
         }
     }
 }
@@ -90,16 +115,9 @@ pub struct Call {
     pub caller_media: AudioOffer,
     pub outbound: Option<Outbound>,
     /// The caller's dialog keep-alive (RFC 4028), once answered.
-    pub session: Option<SessionTimer>,
+    pub keepalive: KeepAlive,
     /// What the 200 to the caller's INVITE says about session timers.
     pub session_agreed: Option<Agreed>,
-    /// The caller may take UPDATE: session refreshes use it, not re-INVITE.
-    pub caller_allows_update: bool,
-    /// Our session refresh in flight to the caller, if any (a re-INVITE
-    /// from the caller meanwhile is glare: 491).
-    pub refresh_in_flight: Option<Method>,
-    /// The ACK for the 2xx to our refresh re-INVITE, resent if the 2xx is.
-    pub refresh_ack: Option<(Vec<u8>, Peer)>,
     /// A blind transfer under way (REFER or the Transfer RPC).
     pub transfer: Option<super::transfer::Transfer>,
     /// Our reliable provisionals to the caller (it required 100rel).
@@ -135,6 +153,9 @@ pub struct Outbound {
     pub reliable: UacReliable,
     /// The early dialog a reliable 18x created; its PRACKs used its CSeqs.
     pub early_dialog: Option<Dialog>,
+    /// The callee's dialog keep-alive (RFC 4028), once answered with
+    /// Session-Expires.
+    pub keepalive: KeepAlive,
     /// The `[[trunks]]` entry called, if the destination is one.
     pub trunk: Option<String>,
     /// The route's other destinations, tried in order if this one fails.
@@ -164,12 +185,10 @@ pub struct NewCall {
 impl Call {
     /// A new call: the caller got 180 (or 183), not yet 200.
     pub fn ringing(new: NewCall) -> Call {
-        let caller_allows_update = new
-            .invite
-            .headers
-            .get_all("Allow")
-            .flat_map(sip_stack::message::split_comma)
-            .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"));
+        let keepalive = KeepAlive {
+            allows_update: allows_update(&new.invite.headers),
+            ..KeepAlive::default()
+        };
         Call {
             id: new.id,
             span: new.span,
@@ -182,11 +201,8 @@ impl Call {
             codec: new.codec,
             caller_media: new.caller_media,
             outbound: new.outbound,
-            session: None,
+            keepalive,
             session_agreed: new.session_agreed,
-            caller_allows_update,
-            refresh_in_flight: None,
-            refresh_ack: None,
             reliable: new.reliable,
             answer_waits_for_prack: false,
             transfer: None,

@@ -1,6 +1,7 @@
 //! Answering an INVITE: SDP offer/answer, a media leg, 100/180/200.
 
 use super::call::{Call, NewCall};
+use super::session::Side;
 use super::Signalling;
 use crate::proto::{call_event, CallAnswered, CallStarted, HoldChanged};
 use asr_bridge::{AudioForkBackend, AudioForkConfig, StreamInfo};
@@ -240,7 +241,7 @@ impl Signalling {
         let mut ok = ok_with_sdp(ok, &call.answer, &call.dialog.local_contact);
         if let Some(agreed) = call.session_agreed {
             agreed.add_to_response(&mut ok);
-            call.session = Some(SessionTimer::new(
+            call.keepalive.timer = Some(SessionTimer::new(
                 Instant::now(),
                 agreed.interval,
                 agreed.we_refresh(),
@@ -251,7 +252,7 @@ impl Signalling {
         let tx = call.invite_tx;
         call.span.in_scope(|| {
             info!(codec = %event.codec, local_rtp = %event.local_rtp, remote_rtp = %event.remote_rtp,
-                  session_expires = call.session.map(|s| s.interval_secs()), "call answered")
+                  session_expires = call.keepalive.timer.map(|s| s.interval_secs()), "call answered")
         });
         self.respond(tx, ok);
         self.bus
@@ -314,24 +315,25 @@ impl Signalling {
             return self.reject(tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         let is_invite = req.method == Method::Invite;
-        let from_caller = party == "caller";
-        if from_caller {
-            let glare = self
-                .calls
-                .get(&owner)
-                .is_some_and(|c| is_invite && c.refresh_in_flight == Some(Method::Invite));
-            if glare {
-                return self.reject(tx, &req, 491, "Request Pending");
-            }
+        let side = match party {
+            "caller" => Side::Caller,
+            _ => Side::Callee,
+        };
+        let glare = self
+            .calls
+            .get(&owner)
+            .and_then(|c| match side {
+                Side::Caller => Some(&c.keepalive),
+                Side::Callee => c.outbound.as_ref().map(|o| &o.keepalive),
+            })
+            .is_some_and(|k| is_invite && k.in_flight == Some(Method::Invite));
+        if glare {
+            return self.reject(tx, &req, 491, "Request Pending");
         }
-        let session = if from_caller {
-            match session_timer::negotiate(&req, &self.config.session_timers()) {
-                Negotiation::TooSmall { min_se } => return self.reject_too_small(tx, &req, min_se),
-                Negotiation::Off => None,
-                Negotiation::On(agreed) => Some(agreed),
-            }
-        } else {
-            None
+        let session = match session_timer::negotiate(&req, &self.config.session_timers()) {
+            Negotiation::TooSmall { min_se } => return self.reject_too_small(tx, &req, min_se),
+            Negotiation::Off => None,
+            Negotiation::On(agreed) => Some(agreed),
         };
         let rtp_ip = self.config.server.listen_ip;
         let port = leg.local_addr().port();
@@ -374,19 +376,21 @@ impl Signalling {
                 ok.headers.set("Supported", super::SUPPORTED);
             }
         }
-        if from_caller {
-            if let Some(agreed) = session {
-                agreed.add_to_response(&mut ok);
-            }
-            if let Some(call) = self.calls.get_mut(&owner) {
-                call.session =
-                    session.map(|a| SessionTimer::new(Instant::now(), a.interval, a.we_refresh()));
-                if !req.body.is_empty() || session.is_some() {
-                    span.in_scope(|| info!(method = %req.method, session_expires = session.map(|a| a.interval), "session refreshed"));
-                }
-            }
-            self.schedule_call_timers(&owner);
+        if let Some(agreed) = session {
+            agreed.add_to_response(&mut ok);
         }
+        let keepalive = self.calls.get_mut(&owner).and_then(|c| match side {
+            Side::Caller => Some(&mut c.keepalive),
+            Side::Callee => c.outbound.as_mut().map(|o| &mut o.keepalive),
+        });
+        if let Some(keepalive) = keepalive {
+            keepalive.timer =
+                session.map(|a| SessionTimer::new(Instant::now(), a.interval, a.we_refresh()));
+            if !req.body.is_empty() || session.is_some() {
+                span.in_scope(|| info!(method = %req.method, party, session_expires = session.map(|a| a.interval), "session refreshed"));
+            }
+        }
+        self.schedule_call_timers(&owner);
         self.respond(tx, ok);
     }
 

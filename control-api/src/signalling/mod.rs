@@ -17,9 +17,13 @@
 //! who may call (trusted networks, digest), `invite` answers the caller (or rings it while
 //! `outbound` calls the bridge target as a UAC), `reliable` handles PRACKs
 //! both ways (RFC 3262), `session` runs each call's own timers (session
-//! refresh and expiry, RFC 4028; 100rel retransmissions), `call` is the
-//! state of one call, and `teardown` ends calls from either side.
+//! refresh and expiry on both dialogs, RFC 4028; 100rel retransmissions),
+//! `transfer` hands the caller to a new party (REFER, the Transfer RPC)
+//! and `attended` joins it to a consultation call's party (Replaces),
+//! `call` is the state of one call, and `teardown` ends calls from either
+//! side.
 
+mod attended;
 mod auth;
 mod call;
 mod conference;
@@ -56,6 +60,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
+pub use transfer::TransferTo;
 
 /// The methods we take, in Allow of our answers and requests.
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY";
@@ -63,6 +68,8 @@ const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, REF
 /// The extensions we support (RFC 3262 reliable provisionals, RFC 4028
 /// session timers), in Supported.
 const SUPPORTED: &str = "100rel, timer";
+/// The same option tags, for checking a request's Require (420 otherwise).
+const SUPPORTED_TAGS: [&str; 2] = ["100rel", "timer"];
 
 /// Seconds between QualityReport events for each answered call.
 const QUALITY_REPORT_SECS: u64 = 5;
@@ -106,7 +113,7 @@ pub enum Command {
     },
     Transfer {
         call_id: String,
-        target: String,
+        to: TransferTo,
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
     /// End every call with BYE, finish their recordings, then stop.
@@ -141,8 +148,8 @@ enum ClientPurpose {
     Cancel,
     /// An OPTIONS ping to the trunk at this index.
     TrunkPing(usize),
-    /// Our session refresh (UPDATE or re-INVITE) to the caller.
-    SessionRefresh,
+    /// Our session refresh (UPDATE or re-INVITE) to the caller or callee.
+    SessionRefresh(session::Side),
     /// Our PRACK for the callee's reliable provisional.
     Prack,
     /// Our INVITE to a transfer target.
@@ -261,14 +268,10 @@ impl SignallingHandle {
         .await
     }
 
-    pub async fn transfer(&self, call_id: &str, target: String) -> Result<(), ControlError> {
+    pub async fn transfer(&self, call_id: &str, to: TransferTo) -> Result<(), ControlError> {
         let call_id = call_id.to_owned();
-        self.ask(|reply| Command::Transfer {
-            call_id,
-            target,
-            reply,
-        })
-        .await
+        self.ask(|reply| Command::Transfer { call_id, to, reply })
+            .await
     }
 
     /// Sends a command and waits for its answer; a stopped task is
@@ -538,6 +541,15 @@ impl Signalling {
     }
 
     fn on_request(&mut self, tx: sip_stack::transaction::ServerTxId, req: Request, source: Peer) {
+        let unsupported =
+            sip_stack::message::unsupported_requirements(&req.headers, &SUPPORTED_TAGS);
+        if !unsupported.is_empty() {
+            // RFC 3261 §8.2.2.3, e.g. an INVITE requiring `replaces`: an
+            // engine that ignored it would start a call nobody asked for.
+            let mut resp = Response::for_request(&req, 420, "Bad Extension");
+            resp.headers.set("Unsupported", unsupported.join(", "));
+            return self.respond(tx, resp);
+        }
         let in_dialog = req.to_tag().is_some();
         match (&req.method, in_dialog) {
             (Method::Invite, false) => self.on_new_invite(tx, req, source),
@@ -643,12 +655,8 @@ impl Signalling {
             } => {
                 let _ = reply.send(self.send_dtmf(&call_id, &digits, duration_ms));
             }
-            Command::Transfer {
-                call_id,
-                target,
-                reply,
-            } => {
-                let _ = reply.send(self.transfer_by_control(&call_id, &target));
+            Command::Transfer { call_id, to, reply } => {
+                let _ = reply.send(self.transfer_by_control(&call_id, to));
             }
             Command::ListCalls { reply } => {
                 let _ = reply.send(self.calls.values().map(Call::info).collect());
@@ -692,7 +700,7 @@ impl Signalling {
                                 why,
                                 ClientPurpose::OutboundInvite
                                     | ClientPurpose::TransferInvite
-                                    | ClientPurpose::SessionRefresh
+                                    | ClientPurpose::SessionRefresh(_)
                                     | ClientPurpose::Prack
                             )
                     });

@@ -16,6 +16,7 @@ use sip_stack::message::{
     generate_call_id, generate_tag, name_addr_uri, Method, Request, Response,
 };
 use sip_stack::sdp::{self, AudioOffer, NegotiatedAudio, SessionDescription};
+use sip_stack::session_timer;
 use sip_stack::transaction::ClientTxId;
 use sip_stack::transport::{Peer, TransportKind};
 use tracing::{info, warn};
@@ -56,6 +57,7 @@ impl Signalling {
             uri,
             purpose: ClientPurpose::OutboundInvite,
             referred_by: None,
+            replaces: None,
         };
         let mut out = self.invite_party(party)?;
         out.trunk = destination.trunk;
@@ -179,6 +181,7 @@ impl Signalling {
             uri: target_uri,
             purpose,
             referred_by,
+            replaces,
         } = party;
         let max_forwards = match caller_invite.headers.get("Max-Forwards") {
             Some(v) => v.trim().parse::<u32>().map_err(|_| (400, "Bad Request"))?,
@@ -232,12 +235,19 @@ impl Signalling {
         h.push("CSeq", "1 INVITE");
         h.push("Contact", format!("<{contact}>"));
         h.push("Allow", super::ALLOW);
-        // 100rel only: with `timer` the callee could make us its refresher.
-        h.push("Supported", "100rel");
+        // The callee may make us its refresher (RFC 4028 §7.1); see
+        // `session` for both dialogs' keep-alives.
+        h.push("Supported", "100rel, timer");
         if let Some(by) = referred_by {
             h.push("Referred-By", by);
         }
-        h.push("Content-Type", "application/sdp");
+        if let Some(replaces) = replaces {
+            // Required: a target that ignored it would ring as a new call.
+            h.push("Replaces", replaces.to_string());
+            h.push("Require", "replaces");
+        }
+        session_timer::ask_in_request(&mut invite, &self.config.session_timers());
+        invite.headers.push("Content-Type", "application/sdp");
         invite.body = sdp.to_string().into_bytes().into();
 
         let dest = sip_stack::transport::size::promote_large_request(
@@ -264,6 +274,7 @@ impl Signalling {
             auth_attempts: 0,
             reliable: Default::default(),
             early_dialog: None,
+            keepalive: Default::default(),
             trunk: None,
             fallbacks: Vec::new(),
         })
@@ -280,9 +291,9 @@ impl Signalling {
                 let call_id = call_id.clone();
                 self.on_transfer_response(&call_id, tx, response);
             }
-            Some((call_id, ClientPurpose::SessionRefresh)) => {
-                let call_id = call_id.clone();
-                self.on_refresh_response(tx, &call_id, response);
+            Some((call_id, ClientPurpose::SessionRefresh(side))) => {
+                let (call_id, side) = (call_id.clone(), *side);
+                self.on_refresh_response(tx, &call_id, side, response);
             }
             Some((_, ClientPurpose::TrunkPing(i))) => {
                 let i = *i;
@@ -302,6 +313,7 @@ impl Signalling {
             100..=199 => self.on_party_provisional(call_id, &response, false),
             200..=299 => self.on_outbound_answered(call_id, response),
             401 | 407 if self.retry_with_credentials(call_id, tx, &response) => {}
+            422 if self.retry_with_longer_session(call_id, tx, &response) => {}
             status => {
                 self.client_txs.remove(&tx);
                 let failover = status == 408 || (500..600).contains(&status);
@@ -368,6 +380,43 @@ impl Signalling {
             )
         });
         let (invite, dest) = (out.invite.clone(), out.dest);
+        self.resend_outbound_invite(call_id, tx, invite, dest);
+        true
+    }
+
+    /// The callee wants a longer session interval (RFC 4028 §7.4): ask
+    /// again with its Min-SE, once.
+    fn retry_with_longer_session(
+        &mut self,
+        call_id: &str,
+        tx: ClientTxId,
+        too_small: &Response,
+    ) -> bool {
+        let Some(call) = self.calls.get_mut(call_id).filter(|c| !c.is_ending()) else {
+            return false;
+        };
+        let span = call.span.clone();
+        let Some(out) = call.outbound.as_mut() else {
+            return false;
+        };
+        if !session_timer::retry_after_422(&mut out.invite, too_small) {
+            return false;
+        }
+        span.in_scope(|| info!(min_se = ?too_small.headers.get("Min-SE"), "callee asks for a longer session interval"));
+        let (invite, dest) = (out.invite.clone(), out.dest);
+        self.resend_outbound_invite(call_id, tx, invite, dest);
+        true
+    }
+
+    /// Sends the outbound INVITE again as a new transaction (after a
+    /// challenge or a 422) in place of `old`.
+    fn resend_outbound_invite(
+        &mut self,
+        call_id: &str,
+        old: ClientTxId,
+        invite: Request,
+        dest: Peer,
+    ) {
         let (new_tx, dest) = self.send_originated(invite, dest);
         if let Some(out) = self
             .calls
@@ -376,10 +425,9 @@ impl Signalling {
         {
             out.dest = dest;
         }
-        self.client_txs.remove(&tx);
+        self.client_txs.remove(&old);
         self.client_txs
             .insert(new_tx, (call_id.to_owned(), ClientPurpose::OutboundInvite));
-        true
     }
 
     /// A 2xx from the callee: ACK it, point the leg at its media, bridge, answer the caller.
@@ -507,6 +555,16 @@ pub(super) fn ack_answer(
         dialog.local_cseq = dialog.local_cseq.max(early.local_cseq);
     }
     out.dialog = Some(dialog);
+    // The callee's keep-alive: it names the refresher in its 2xx (`uac`:
+    // us); without Session-Expires there is none (RFC 4028 §7.2).
+    out.keepalive.allows_update = super::call::allows_update(&response.headers);
+    out.keepalive.timer = session_timer::from_response(response).map(|agreed| {
+        session_timer::SessionTimer::new(
+            std::time::Instant::now(),
+            agreed.interval,
+            agreed.refresher == session_timer::Refresher::Uac,
+        )
+    });
     let media = parse_sdp(&response.body).and_then(|sdp| sdp::accept_answer(&sdp, &out.offer).ok());
     Answer::Media(media)
 }
@@ -527,6 +585,8 @@ pub(super) struct PartyInvite<'a> {
     pub purpose: ClientPurpose,
     /// Referred-By for a transfer (RFC 3892).
     pub referred_by: Option<String>,
+    /// Replaces, for an attended transfer to a dialog the target holds.
+    pub replaces: Option<sip_stack::replaces::Replaces>,
 }
 
 pub(super) fn parse_sdp(body: &[u8]) -> Option<SessionDescription> {

@@ -108,7 +108,9 @@ impl Signalling {
                         self.fail_outbound(&call_id, 408, "Request Timeout");
                     }
                 }
-                Some((call_id, ClientPurpose::SessionRefresh)) => self.on_refresh_timeout(&call_id),
+                Some((call_id, ClientPurpose::SessionRefresh(_))) => {
+                    self.on_refresh_timeout(&call_id)
+                }
                 Some((call_id, ClientPurpose::TransferInvite)) => {
                     self.transfer_failed(&call_id, 408, "Request Timeout")
                 }

@@ -1,5 +1,7 @@
 //! Blind transfer (RFC 3515 REFER, and the `Transfer` RPC): the caller is
-//! handed to a new party.
+//! handed to a new party. A REFER with Replaces (attended transfer) comes
+//! here too: `attended` joins a consultation call the engine holds, and a
+//! dialog held elsewhere gets the INVITE with Replaces (RFC 3891).
 //!
 //! The engine is a B2BUA, so the caller never sees the transfer: the
 //! engine calls the target from a new media leg and, when it answers,
@@ -10,14 +12,34 @@
 //! caller; a refusal leaves the call as it was, unless the transferor has
 //! already hung up, in which case the caller is released.
 
+use super::attended::Named;
 use super::call::{EndReason, Outbound};
 use super::outbound::{ack_answer, target_uri, uri_user, Answer, PartyInvite};
 use super::{ClientPurpose, ControlError, Signalling};
 use crate::proto::{call_event, Transferred};
 use sip_stack::message::{name_addr_uri, Method, Request, Response};
+use sip_stack::replaces::{EmbeddedHeaderError, ReferTarget, Replaces};
 use sip_stack::transaction::{ClientTxId, ServerTxId};
 use sip_stack::transport::Peer;
 use tracing::{info, warn};
+
+/// What a transfer is to: a party to call (blind), or the other party
+/// of a consultation call the engine holds (attended).
+#[derive(Debug)]
+pub enum TransferTo {
+    Target(String),
+    Consultation(String),
+}
+
+/// A blind transfer to start: whom to call, and what to tell them.
+struct TransferAsk {
+    uri: String,
+    target: Peer,
+    by: &'static str,
+    referred_by: Option<String>,
+    /// An attended transfer to a dialog the target holds (RFC 3891).
+    replaces: Option<Replaces>,
+}
 
 /// A transfer in progress.
 pub struct Transfer {
@@ -33,6 +55,7 @@ impl Signalling {
     /// A REFER in a call's dialog. Only the bridged-to party may transfer
     /// (the caller would be transferring itself away from a B2BUA).
     pub(super) fn on_refer(&mut self, tx: ServerTxId, req: Request) {
+        // (Blind, or attended with Replaces: see `attended`.)
         let call_id = req.call_id().unwrap_or_default();
         let owner = self
             .outbound_ids
@@ -62,11 +85,27 @@ impl Signalling {
         let Some(refer_to) = refer_to else {
             return self.reject(tx, &req, 400, "Missing Refer-To");
         };
-        if refer_to.contains('?') {
-            // Embedded headers: Replaces (attended transfer) and the like.
-            return self.reject(tx, &req, 501, "Attended transfer is not supported");
+        let refer_to = match ReferTarget::parse(&refer_to) {
+            Ok(target) => target,
+            Err(EmbeddedHeaderError::Unsupported(_)) => {
+                return self.reject(tx, &req, 501, "Only Replaces may be embedded in Refer-To")
+            }
+            Err(_) => return self.reject(tx, &req, 400, "Malformed Refer-To headers"),
+        };
+        if let Some(replaces) = &refer_to.replaces {
+            match self.dialog_named_by(replaces) {
+                Named::CallerOf(consultation) => {
+                    return self.refer_to_consultation(tx, &req, &owner, &consultation)
+                }
+                Named::CalleeOf(other) => {
+                    // Both remaining parties would be callers of the engine.
+                    warn!(call_id = %owner, other, "attended transfer between two callers");
+                    return self.reject(tx, &req, 501, "Cannot join two calls' callers");
+                }
+                Named::NotOurs => {} // the target holds it: INVITE it with Replaces
+            }
         }
-        let Some(target) = transfer_target(&refer_to) else {
+        let Some(target) = transfer_target(&refer_to.uri) else {
             return self.reject(
                 tx,
                 &req,
@@ -79,7 +118,14 @@ impl Signalling {
             .get("Referred-By")
             .map(str::to_owned)
             .or_else(|| req.headers.get("From").map(sip_stack::message::without_tag));
-        match self.start_transfer(&owner, refer_to, target, "callee", referred_by) {
+        let ask = TransferAsk {
+            uri: refer_to.uri,
+            target,
+            by: "callee",
+            referred_by,
+            replaces: refer_to.replaces,
+        };
+        match self.start_transfer(&owner, ask) {
             Ok(()) => {
                 self.respond(tx, Response::for_request(&req, 202, "Accepted"));
                 self.notify_transferor(&owner, "SIP/2.0 100 Trying", false);
@@ -95,26 +141,39 @@ impl Signalling {
     pub(super) fn transfer_by_control(
         &mut self,
         call_id: &str,
-        target: &str,
+        to: TransferTo,
     ) -> Result<(), ControlError> {
-        let peer = transfer_target(target).ok_or_else(|| {
+        let target = match to {
+            TransferTo::Target(target) => target,
+            TransferTo::Consultation(consultation) => {
+                return self.join_consultation(call_id, &consultation, "control")
+            }
+        };
+        let peer = transfer_target(&target).ok_or_else(|| {
             ControlError::InvalidArgument(format!(
                 "target {target:?} is not a sip: URI with an IP address"
             ))
         })?;
-        self.start_transfer(call_id, target.to_owned(), peer, "control", None)
+        let ask = TransferAsk {
+            uri: target,
+            target: peer,
+            by: "control",
+            referred_by: None,
+            replaces: None,
+        };
+        self.start_transfer(call_id, ask)
     }
 
     /// Calls the target for an answered call. Err when the call is not
     /// there or not answered, or a transfer is already under way.
-    fn start_transfer(
-        &mut self,
-        call_id: &str,
-        uri: String,
-        target: Peer,
-        by: &'static str,
-        referred_by: Option<String>,
-    ) -> Result<(), ControlError> {
+    fn start_transfer(&mut self, call_id: &str, ask: TransferAsk) -> Result<(), ControlError> {
+        let TransferAsk {
+            uri,
+            target,
+            by,
+            referred_by,
+            replaces,
+        } = ask;
         let call = self
             .calls
             .get(call_id)
@@ -143,6 +202,7 @@ impl Signalling {
             uri: target_uri(user, target, sips),
             purpose: ClientPurpose::TransferInvite,
             referred_by,
+            replaces,
         };
         let span = call.span.clone();
         let out = span
@@ -205,18 +265,13 @@ impl Signalling {
         let old = call.outbound.replace(target);
         let span = call.span.clone();
         span.in_scope(|| info!(%uri, by, "transfer: the target answered and is bridged"));
-        if let Some(mut old) = old {
-            if by == "callee" {
-                self.notify_party(call_id, &mut old, "SIP/2.0 200 OK", true);
-            }
-            self.say_goodbye(call_id, &mut old);
-            self.outbound_ids.remove(&old.call_id);
-            drop(old.leg.stop());
-        }
+        self.release_transferor(call_id, old, by);
+        self.schedule_call_timers(call_id); // the new party's keep-alive
         let event = Transferred {
             target: uri,
             by: by.into(),
             status: 200,
+            consultation_call_id: String::new(),
         };
         self.bus
             .publish(call_id, call_event::Event::Transferred(event));
@@ -242,6 +297,7 @@ impl Signalling {
             target: transfer.uri,
             by: transfer.by.into(),
             status: u32::from(status),
+            consultation_call_id: String::new(),
         };
         self.bus
             .publish(call_id, call_event::Event::Transferred(event));
@@ -256,7 +312,7 @@ impl Signalling {
     }
 
     /// NOTIFY (RFC 3515 §2.4.5) to the bridged-to party that sent REFER.
-    fn notify_transferor(&mut self, call_id: &str, sipfrag: &str, terminated: bool) {
+    pub(super) fn notify_transferor(&mut self, call_id: &str, sipfrag: &str, terminated: bool) {
         let Some(mut out) = self.calls.get_mut(call_id).and_then(|c| c.outbound.take()) else {
             return;
         };
@@ -266,7 +322,13 @@ impl Signalling {
         }
     }
 
-    fn notify_party(&mut self, call_id: &str, out: &mut Outbound, sipfrag: &str, terminated: bool) {
+    pub(super) fn notify_party(
+        &mut self,
+        call_id: &str,
+        out: &mut Outbound,
+        sipfrag: &str,
+        terminated: bool,
+    ) {
         let Some(dialog) = out.dialog.as_mut() else {
             return; // it already hung up
         };
@@ -288,6 +350,25 @@ impl Signalling {
         let (tx, _) = self.send_originated(notify, dest);
         self.client_txs
             .insert(tx, (call_id.to_owned(), ClientPurpose::Notify));
+    }
+
+    /// The party a transfer replaced: the final NOTIFY if its REFER asked
+    /// for the transfer, BYE, and its leg stopped.
+    pub(super) fn release_transferor(
+        &mut self,
+        call_id: &str,
+        old: Option<Outbound>,
+        by: &'static str,
+    ) {
+        let Some(mut old) = old else {
+            return;
+        };
+        if by == "callee" {
+            self.notify_party(call_id, &mut old, "SIP/2.0 200 OK", true);
+        }
+        self.say_goodbye(call_id, &mut old);
+        self.outbound_ids.remove(&old.call_id);
+        drop(old.leg.stop());
     }
 
     /// BYE to a party the transfer replaced (if it has not hung up).

@@ -233,6 +233,19 @@ impl Headers {
     }
 }
 
+/// The option tags a request's Require lists that are not in `supported`
+/// (RFC 3261 §8.2.2.3: the UAS answers 420 Bad Extension naming them in
+/// Unsupported). Empty when the request may proceed.
+pub fn unsupported_requirements<'a>(headers: &'a Headers, supported: &[&str]) -> Vec<&'a str> {
+    headers
+        .get_all("Require")
+        .flat_map(split_comma)
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .filter(|tag| !supported.iter().any(|s| s.eq_ignore_ascii_case(tag)))
+        .collect()
+}
+
 /// Splits a header value at commas that are outside quoted strings and
 /// outside `<...>` (URIs may carry commas in their parameters).
 pub fn split_comma(value: &str) -> impl Iterator<Item = &str> {
@@ -265,6 +278,19 @@ pub fn split_comma(value: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn require_tags_we_lack_are_reported() {
+        let mut h = Headers::new();
+        assert!(unsupported_requirements(&h, &["100rel"]).is_empty());
+        h.push("Require", "100rel, Timer");
+        h.push("Require", "replaces,");
+        assert_eq!(
+            unsupported_requirements(&h, &["100rel", "timer"]),
+            ["replaces"]
+        );
+        assert!(unsupported_requirements(&h, &["timer", "100REL", "replaces"]).is_empty());
+    }
 
     #[test]
     fn compact_and_case_insensitive_lookup() {

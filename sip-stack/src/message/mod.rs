@@ -11,7 +11,7 @@ mod parse;
 mod request;
 mod via;
 
-pub use headers::{canonical_name, split_comma, Header, Headers};
+pub use headers::{canonical_name, split_comma, unsupported_requirements, Header, Headers};
 pub use parse::{parse, parse_with_limits, ParseError, ParseErrorKind, ParseLimits};
 pub use request::{Request, Response, SipMessage};
 pub use via::{name_addr_param, name_addr_uri, without_tag, Via, MAGIC_COOKIE};
