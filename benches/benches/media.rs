@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use media_core::codec::Codec;
+use media_core::frame::samples_per_frame;
 use media_core::g722::{G722Decoder, G722Encoder};
 use media_core::jitter::{JitterBuffer, JitterConfig, Playout};
+use media_core::mix_edge::MixEdge;
 use media_core::mixer::{Mixer, Role};
 use media_core::opus::{OpusDecoder, OpusEncoder, MAX_OPUS_PACKET};
 use media_core::relay::{PacketKind, PayloadTypes};
@@ -182,10 +184,12 @@ fn relay(c: &mut Criterion) {
     let a = PayloadTypes {
         audio: 0,
         telephone_event: Some(101),
+        comfort_noise: None,
     };
     let b = PayloadTypes {
         audio: 0,
         telephone_event: Some(96),
+        comfort_noise: None,
     };
     let mut packet = [0u8; 172];
     let n = RtpWriter::with_initial(101, 160, 7, 1, 0)
@@ -231,5 +235,58 @@ fn mixer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(media, ulaw, g722, opus, jitter, resample, relay, mixer);
+/// One tick of a conference across rates, as the worker runs it minus the
+/// codecs and sockets: every member's frame resampled into the 48 kHz mix
+/// at its edge, the mix, every minus-one mix resampled back to the
+/// member's rate. `rates` lists each member's rate; the all-8 kHz room is
+/// the baseline (its edges are copies).
+fn mixer_mixed_rate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mixer_mixed_rate_tick");
+    let rooms: [(&str, Vec<u32>); 3] = [
+        ("3_members_8_16_48k", vec![8_000, 16_000, 48_000]),
+        (
+            "10_members_6x8k_3x16k_1x48k",
+            [[8_000; 6].as_slice(), &[16_000; 3], &[48_000]].concat(),
+        ),
+        ("10_members_all_8k", vec![8_000; 10]),
+    ];
+    for (name, rates) in rooms {
+        let mix_rate = *rates.iter().max().unwrap();
+        let mut m = Mixer::new(samples_per_frame(mix_rate));
+        let mut edges: Vec<MixEdge> = rates.iter().map(|&r| MixEdge::new(r).unwrap()).collect();
+        for (id, e) in edges.iter_mut().enumerate() {
+            m.join(id as u64, Role::Participant);
+            let n = e.said_mut().len();
+            for (i, x) in e.said_mut().iter_mut().enumerate() {
+                let t = i as f32 / n as f32;
+                *x = (8_000.0 * (std::f32::consts::TAU * 8.8 * t).sin()) as i16;
+            }
+        }
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for (k, e) in edges.iter_mut().enumerate() {
+                    e.into_mix(mix_rate, m.input_mut(k));
+                }
+                m.mix();
+                for (k, e) in edges.iter_mut().enumerate() {
+                    e.from_mix(mix_rate, m.output(k));
+                }
+                black_box(edges[0].frames().1[0])
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    media,
+    ulaw,
+    g722,
+    opus,
+    jitter,
+    resample,
+    relay,
+    mixer,
+    mixer_mixed_rate
+);
 criterion_main!(media);

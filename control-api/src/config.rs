@@ -64,7 +64,9 @@ pub struct TrunkConfig {
     /// `sip.trusted_networks` (no digest challenge).
     pub allowed_sources: Vec<String>,
     /// Codec preference for calls from this trunk (its `allowed_sources`);
-    /// empty: `sip.codecs`.
+    /// empty: `sip.codecs`. Calls bridged to the trunk offer the caller's
+    /// codec if it is listed here (or the list is empty), else the first
+    /// listed, and the bridge transcodes.
     pub codecs: Vec<String>,
     /// Digest credentials for this trunk's challenges when the engine
     /// calls it (401/407), and the user it registers as.

@@ -18,6 +18,7 @@ use crate::dtmf::DtmfReceiver;
 use crate::frame::{samples_per_frame, FRAME_MS};
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::leg::{AtomicStats, LegHandle, LegShared, LegSpec, LegStats};
+use crate::mix_edge::{MixEdge, MIX_RATES};
 use crate::mixer::Role;
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
@@ -27,6 +28,7 @@ use crate::resample::Resampler;
 use crate::rtcp::{RtcpConfig, RtcpSession};
 use crate::rtp::{random_u64, RtpWriter};
 use crate::tap::{TapDirection, TapSet, TapSink};
+use crate::worker::ComfortNoise;
 use crate::worker::{
     spawn_worker, Command, EngineCounters, Leg, WorkerHandle, WorkerLink, MAX_PACKETS_PER_TICK,
     MAX_RTCP_PER_TICK,
@@ -112,7 +114,8 @@ impl ConferenceHandle {
         &self.label
     }
 
-    /// The rate it mixes at; members must decode to it.
+    /// The lowest rate it mixes at (it was created at); it mixes at its
+    /// highest member's rate when that is higher.
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
     }
@@ -275,6 +278,7 @@ impl MediaEngine {
             coder,
             payload_type: spec.payload_type,
             telephone_event_pt: spec.telephone_event_pt,
+            comfort_noise: spec.comfort_noise_pt.map(ComfortNoise::new),
             frame_samples,
             remote: spec.remote,
             latched: false,
@@ -303,10 +307,12 @@ impl MediaEngine {
             rtcp_budget: MAX_RTCP_PER_TICK,
             rtcp_pending: false,
             dtmf_out: Default::default(),
+            dtmf_hold_until: None,
+            // Detected whenever negotiated: a transcoding peer relays presses
+            // even when nobody subscribed to them here.
             dtmf: spec
-                .dtmf
-                .filter(|_| spec.telephone_event_pt.is_some())
-                .map(|sink| (DtmfReceiver::new(spec.codec.clock_rate()), sink)),
+                .telephone_event_pt
+                .map(|_| (DtmfReceiver::new(spec.codec.clock_rate()), spec.dtmf)),
             emodel: EModel::for_codec(spec.codec),
         };
         self.dispatch(leg, target)?;
@@ -349,8 +355,11 @@ impl MediaEngine {
     /// sides decode their inbound frame (jitter buffer, concealment), it is
     /// resampled to the other side's rate (once, at the edge) and sent
     /// there in that side's codec on its own stream, like a prompt.
-    /// Telephone-events are then not relayed (each side still detects its
-    /// key presses, and [`LegHandle::send_dtmf`] works on both sides). A
+    /// Telephone-events cannot be relayed as packets then; each press one
+    /// side receives is regenerated on the other as RFC 4733 events at
+    /// that side's payload type and clock ([`crate::dtmf_relay`]), and its
+    /// audio is not passed on while the key is down. Both sides still
+    /// report their presses, and [`LegHandle::send_dtmf`] works on both. A
     /// muted party is heard as silence.
     ///
     /// A bridge lives on one worker: if the legs are on different workers,
@@ -412,16 +421,18 @@ impl MediaEngine {
         queue(leg.link(), cmd)
     }
 
-    /// Starts a conference mixing at `sample_rate` on the least loaded
-    /// worker. It lives until [`MediaEngine::end_conference`] (or shutdown),
-    /// empty or not.
+    /// Starts a conference on the least loaded worker, mixing at
+    /// `sample_rate` or at its highest member's rate if that is higher
+    /// (8, 16 or 48 kHz; see [`crate::mix_edge`]): pass 8000 to let the
+    /// members decide. It lives until [`MediaEngine::end_conference`] (or
+    /// shutdown), empty or not.
     pub fn create_conference(
         &self,
         label: impl Into<String>,
         sample_rate: u32,
     ) -> Result<ConferenceHandle, MediaError> {
         let label = label.into();
-        if ![8_000, 16_000, 48_000].contains(&sample_rate) {
+        if !MIX_RATES.contains(&sample_rate) {
             return Err(MediaError::Unsupported(format!(
                 "conference {label} at {sample_rate} Hz"
             )));
@@ -433,7 +444,7 @@ impl MediaEngine {
         let cmd = Command::ConferenceCreate {
             id,
             label: label.clone(),
-            frame_samples: samples_per_frame(sample_rate),
+            floor_rate: sample_rate,
         };
         queue(&self.workers[worker].link, cmd)?;
         Ok(ConferenceHandle {
@@ -450,11 +461,14 @@ impl MediaEngine {
     /// conference, and moves to the conference's worker if it lives
     /// elsewhere. While a member, the leg sends its minus-one mix instead of
     /// its prompt; its recording's right channel and outbound taps carry
-    /// that mix.
+    /// that mix, at the leg's own rate. Legs of any rate mix together: the
+    /// conference mixes at the highest rate present, and each member is
+    /// resampled into the mix and back once, at its edge (the resamplers
+    /// are made here, so the worker allocates nothing).
     ///
-    /// Errors: [`MediaError::Unsupported`] if the leg decodes at another
-    /// rate than the conference mixes at (mixing across rates comes with
-    /// wideband codecs); [`MediaError::LegStopped`]; [`MediaError::Overloaded`].
+    /// Errors: [`MediaError::Unsupported`] if the leg decodes at a rate
+    /// the mixer does not take (only 8, 16 and 48 kHz exist);
+    /// [`MediaError::LegStopped`]; [`MediaError::Overloaded`].
     pub fn conference_join(
         &self,
         conference: &ConferenceHandle,
@@ -465,13 +479,7 @@ impl MediaEngine {
         if leg.shared.stop.load(Relaxed) {
             return Err(MediaError::LegStopped(leg.shared.label.clone()));
         }
-        let rate = leg.shared.codec.sample_rate();
-        if rate != conference.sample_rate {
-            return Err(MediaError::Unsupported(format!(
-                "leg {} decodes at {rate} Hz, conference {} mixes at {} Hz",
-                leg.shared.label, conference.label, conference.sample_rate
-            )));
-        }
+        let edge = Box::new(MixEdge::new(leg.shared.codec.sample_rate())?);
         let to = self
             .workers
             .get(conference.worker)
@@ -481,6 +489,7 @@ impl MediaEngine {
             conference: conference.id,
             leg: leg.shared.id,
             role,
+            edge,
         };
         self.bring(leg, to, join)
     }
@@ -684,6 +693,14 @@ fn validate(spec: &LegSpec) -> Result<(), MediaError> {
         return Err(MediaError::Unsupported(format!(
             "RTCP interval {:?} below {MIN_RTCP_INTERVAL:?}",
             spec.rtcp_interval
+        )));
+    }
+    let cn = spec.comfort_noise_pt;
+    if cn.is_some_and(|pt| {
+        pt > 127 || pt == spec.payload_type || Some(pt) == spec.telephone_event_pt
+    }) {
+        return Err(MediaError::Unsupported(format!(
+            "comfort noise payload type {cn:?}: beyond 7 bits or taken"
         )));
     }
     if spec.telephone_event_pt == Some(spec.payload_type) {

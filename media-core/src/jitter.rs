@@ -101,6 +101,11 @@ pub enum Playout<'a> {
     Insert,
     /// Not started, re-buffering, or underrun: nothing to play.
     Empty,
+    /// An RFC 3389 comfort noise packet at this level (−dBov): the sender
+    /// is silent from here until its next packet. Its sequence number is
+    /// played like audio (no loss), and the underrun that follows is
+    /// silence, as after a talkspurt (see [`crate::comfort_noise`]).
+    ComfortNoise(u8),
 }
 
 /// What happened to a pushed packet.
@@ -149,6 +154,8 @@ struct Slot {
     timestamp: u32,
     len: u16,
     marker: bool,
+    /// An RFC 3389 comfort noise packet, not audio.
+    cn: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -191,6 +198,8 @@ pub struct JitterBuffer {
     /// Empty pops since the last frame played (to tell loss from silence
     /// when playout resumes after an underrun).
     empties: u32,
+    /// The packet being stored is comfort noise.
+    pushing_cn: bool,
 }
 
 /// A correction of the held delay, decided at a pop.
@@ -252,6 +261,7 @@ impl JitterBuffer {
             ptime_us: i64::from(ptime) * 1_000,
             since_adjust: 0,
             empties: 0,
+            pushing_cn: false,
             cfg,
         }
     }
@@ -318,6 +328,22 @@ impl JitterBuffer {
         self.ssrc = Some(packet.ssrc);
         let p = packet;
         self.push_marked(now, p.seq, p.timestamp, p.marker, p.payload)
+    }
+
+    /// Pushes an RFC 3389 comfort noise packet (its payload holds the
+    /// level): it takes its place in the sequence like audio, and is
+    /// played as [`Playout::ComfortNoise`]. Resets on a new SSRC like
+    /// [`JitterBuffer::push_rtp`].
+    pub fn push_comfort_noise(&mut self, now: Instant, packet: &RtpPacket<'_>) -> PushOutcome {
+        if self.ssrc.is_some_and(|s| s != packet.ssrc) {
+            self.reset();
+        }
+        self.ssrc = Some(packet.ssrc);
+        self.pushing_cn = true;
+        let p = packet;
+        let outcome = self.push_marked(now, p.seq, p.timestamp, p.marker, p.payload);
+        self.pushing_cn = false;
+        outcome
     }
 
     /// Copies one packet's payload into its slot.
@@ -439,7 +465,12 @@ impl JitterBuffer {
             self.buffered -= 1;
             self.playout_ts = slot.timestamp;
             let start = idx * self.cfg.max_payload;
-            Playout::Frame(&self.data[start..start + slot.len as usize])
+            let payload = &self.data[start..start + slot.len as usize];
+            if slot.cn {
+                let level = crate::comfort_noise::parse_level(payload).unwrap_or(127);
+                return Playout::ComfortNoise(level);
+            }
+            Playout::Frame(payload)
         } else {
             self.stats.lost += 1;
             self.playout_ts = self.playout_ts.wrapping_add(self.timestamp_step);
@@ -572,6 +603,7 @@ impl JitterBuffer {
             timestamp: ts,
             len: payload.len() as u16,
             marker,
+            cn: self.pushing_cn,
         };
         let start = idx * self.cfg.max_payload;
         self.data[start..start + payload.len()].copy_from_slice(payload);

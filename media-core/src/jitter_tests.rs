@@ -27,6 +27,8 @@ enum P {
     E,
     /// Inserted to grow the delay.
     I,
+    /// Comfort noise at a level.
+    N(u8),
 }
 
 fn pop(jb: &mut JitterBuffer, now: Instant) -> P {
@@ -35,6 +37,7 @@ fn pop(jb: &mut JitterBuffer, now: Instant) -> P {
         Playout::Lost => P::L,
         Playout::Empty => P::E,
         Playout::Insert => P::I,
+        Playout::ComfortNoise(level) => P::N(level),
     }
 }
 
@@ -293,4 +296,56 @@ fn peek_next_shows_the_packet_after_a_loss() {
     assert_eq!(b.peek_next(), None);
     assert_eq!(pop(&mut b, now), P::E);
     assert_eq!(b.stats().lost, 1);
+}
+
+/// RFC 3389: audio, a CN packet (its own sequence number), a second of
+/// silence with one CN update, then audio again: the CN packets play as
+/// comfort noise, the silences are underruns, and nothing counts as lost.
+#[test]
+fn comfort_noise_takes_its_sequence_number_and_is_not_loss() {
+    let mut jb = fixed();
+    let t0 = Instant::now();
+    let cn = |jb: &mut JitterBuffer, now: Instant, seq: u16, level: u8| {
+        let ts = 1_000_000u32 + seq as u32 * 160;
+        let header = crate::rtp::RtpHeader {
+            payload_type: 13,
+            marker: false,
+            seq,
+            timestamp: ts,
+            ssrc: 7,
+        };
+        let mut buf = [0u8; 32];
+        let n = header.write(&[level], &mut buf).unwrap();
+        jb.push_comfort_noise(now, &RtpPacket::parse(&buf[..n]).unwrap())
+    };
+    let mut pops = Vec::new();
+    for k in 0..80u16 {
+        let now = ms(t0, 20 * k as u64);
+        match k {
+            0..=4 => {
+                push(&mut jb, now, k + 1);
+            }
+            5 => assert_eq!(cn(&mut jb, now, 6, 55), PushOutcome::Accepted),
+            30 => assert_eq!(cn(&mut jb, now, 7, 60), PushOutcome::Accepted),
+            60..=64 => {
+                push(&mut jb, now, k - 52);
+            }
+            _ => {}
+        }
+        pops.push(pop(&mut jb, now));
+    }
+    assert!(
+        pops.contains(&P::N(55)) && pops.contains(&P::N(60)),
+        "{pops:?}"
+    );
+    let frames: Vec<u8> = pops
+        .iter()
+        .filter_map(|p| match p {
+            P::F(b) => Some(*b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames, [1, 2, 3, 4, 5, 8, 9, 10, 11, 12]);
+    assert!(!pops.contains(&P::L));
+    assert_eq!(jb.stats().lost, 0, "{:?}", jb.stats());
 }

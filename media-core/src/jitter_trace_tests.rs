@@ -132,7 +132,7 @@ fn play(mut pkts: Vec<Pkt>, ticks: usize) -> Run {
                 run.gaps += 1;
                 run.missed_at.push(tick);
             }
-            Playout::Empty => {}
+            Playout::Empty | Playout::ComfortNoise(_) => {}
         }
         run.target_ms.push(jb.target_delay().as_millis() as u32);
         run.buffered.push(jb.buffered());
@@ -349,6 +349,7 @@ fn late_packet_makes_room_by_inserting() {
             Playout::Lost => 'L',
             Playout::Frame(_) => 'F',
             Playout::Empty => 'E',
+            Playout::ComfortNoise(_) => 'N',
         });
     }
     // One outlier among 14 arrivals is the 95th percentile (bucket edge).

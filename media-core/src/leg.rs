@@ -48,6 +48,10 @@ pub struct LegSpec {
     /// RFC 4733 events: never played as audio; relayed across bridges,
     /// and detected (key presses) when `dtmf` is set.
     pub telephone_event_pt: Option<u8>,
+    /// RFC 3389 comfort noise (CN), when negotiated: received CN packets
+    /// play noise at their level (not loss), and our silences are sent
+    /// as CN updates (see [`crate::comfort_noise`]).
+    pub comfort_noise_pt: Option<u8>,
     /// Gets every key press the far end sends as telephone-events, once,
     /// at its end (with its duration). Needs `telephone_event_pt`.
     pub dtmf: Option<Box<dyn DtmfSink>>,
@@ -83,6 +87,7 @@ impl LegSpec {
             ptime_ms: crate::frame::FRAME_MS,
             remote: None,
             telephone_event_pt: None,
+            comfort_noise_pt: None,
             dtmf: None,
             prompt: Prompt::Silence,
             record_to: None,
@@ -104,6 +109,7 @@ impl fmt::Debug for LegSpec {
             .field("ptime_ms", &self.ptime_ms)
             .field("remote", &self.remote)
             .field("telephone_event_pt", &self.telephone_event_pt)
+            .field("comfort_noise_pt", &self.comfort_noise_pt)
             .field("dtmf", &self.dtmf.is_some())
             .field("prompt", &self.prompt)
             .field("record_to", &self.record_to)
@@ -133,10 +139,20 @@ pub struct LegStats {
     /// Not RTP, wrong payload type, or from a foreign source after latching.
     pub packets_invalid: u64,
     pub dtmf_packets: u64,
+    /// RFC 3389 comfort noise packets received (not audio, not loss).
+    pub cn_packets: u64,
+    /// Comfort noise packets sent in place of silent audio.
+    pub cn_packets_sent: u64,
     /// Key presses detected (RFC 4733) and delivered to the DTMF sink.
     pub dtmf_events: u64,
     /// Key presses the DTMF sink could not take.
     pub dtmf_events_dropped: u64,
+    /// Key presses a transcoding peer received and this leg sent on as
+    /// RFC 4733 events.
+    pub dtmf_events_relayed: u64,
+    /// Key presses a transcoding peer received that this leg could not
+    /// send on: no telephone-event negotiated here (or its queue was full).
+    pub dtmf_relay_dropped: u64,
     pub tap_frames_dropped: u64,
     pub record_frames_dropped: u64,
     // Additions beyond the agreed API:
@@ -196,8 +212,12 @@ atomic_stats!(
     jitter_delay_ms,
     packets_invalid,
     dtmf_packets,
+    cn_packets,
+    cn_packets_sent,
     dtmf_events,
     dtmf_events_dropped,
+    dtmf_events_relayed,
+    dtmf_relay_dropped,
     tap_frames_dropped,
     record_frames_dropped,
     packets_duplicate,

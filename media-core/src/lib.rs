@@ -80,7 +80,9 @@
 //! Legs of different codecs (an Opus caller, a PCMU trunk) are bridged by
 //! transcoding: nothing is relayed; each tick both legs decode, the frames
 //! are resampled to the other side's rate at the edge, and each leg sends
-//! the other's audio in its own codec on its own stream.
+//! the other's audio in its own codec on its own stream. Key presses are
+//! regenerated on the other side as its own telephone-events
+//! ([`dtmf_relay`]).
 //!
 //! ```
 //! use media_core::{Codec, LegSpec, MediaConfig, MediaEngine};
@@ -113,6 +115,12 @@
 //! [`LegHandle::set_muted`] keeps a party's audio from everyone else (in a
 //! bridge its packets are not relayed). A member's recording has its own
 //! audio left and its mix right.
+//!
+//! Members may speak at different rates (G.711 8 kHz, G.722 16 kHz, Opus
+//! 48 kHz): the room mixes at the highest rate present, rising when a
+//! wideband member joins and falling back when the last one leaves; each
+//! member's frame is resampled once into the mix and its minus-one mix
+//! once back to its own rate ([`mix_edge`]).
 //!
 //! ```
 //! use media_core::{Codec, LegSpec, MediaConfig, MediaEngine, Role};
@@ -240,8 +248,9 @@
 //! Per packet, on arrival: multiplexed RTCP goes to the leg's RTCP session
 //! and no further; everything else is classified (not RTP or wrong payload
 //! type → `packets_invalid`; the telephone-event type → `dtmf_packets`;
-//! from a foreign source after latching → `packets_invalid`), counted in
-//! the RTCP receiver statistics, relayed if bridged, and audio is pushed
+//! the comfort noise type → `cn_packets`; from a foreign source after
+//! latching → `packets_invalid`), counted in the RTCP receiver
+//! statistics, relayed if bridged, and audio and comfort noise are pushed
 //! into the jitter buffer (unless a bridge needs no decoded audio). A leg
 //! reads at most 32 RTP and 8 RTCP datagrams per tick period; a flood
 //! beyond that waits in (or is dropped by) the kernel until the next tick.
@@ -271,13 +280,15 @@
 //!
 //! # Modules
 //!
-//! [`codec`] G.711 · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses ·
+//! [`codec`] G.711 · [`comfort_noise`] RFC 3389 CN · [`g722`] G.722 · [`opus`] Opus (libopus, FEC, DTX) · [`dtmf`] RFC 4733 key presses
+//! ([`dtmf_relay`] across transcoding bridges) ·
 //! [`rtp`] packets · [`rtcp`] RTCP packets and sessions · [`quality`]
 //! call quality and the E-model · [`jitter`] the jitter buffer
 //! ([`jitter_delay`] its adaptive delay) ·
 //! [`resample`] frame resampling · [`player`] prompts · [`tap`] taps ·
 //! [`relay`] a bridge's per-packet decisions · [`mixer`] conference
-//! mixing (minus-one, listen, whisper, barge, mute) · [`leg`] leg API ·
+//! mixing (minus-one, listen, whisper, barge, mute) · [`mix_edge`] each
+//! member's resampling into and out of the mix rate · [`leg`] leg API ·
 //! [`engine`] engine, workers, bridges and conferences · [`frame`] frame
 //! sizes.
 //!
@@ -287,14 +298,14 @@
 //! messages, reduced-size RTCP; the SDP `a=rtcp` address: reports go to the
 //! latched source or port + 1); sending DTMF
 //! into a bridged leg's relayed stream (unbridged and conference legs send
-//! it: [`LegHandle::send_dtmf`]); relaying telephone-events
-//! across a transcoding bridge (each side detects its own, and can send);
-//! conferences across sample rates (a conference mixes at one rate; a leg
-//! of another rate is refused with [`MediaError::Unsupported`]); batch I/O
-//! (`recvmmsg`).
+//! it: [`LegHandle::send_dtmf`]); in-band DTMF tones for a leg without
+//! telephone-event (a press relayed to it is dropped and counted); batch
+//! I/O (`recvmmsg`).
 
 pub mod codec;
+pub mod comfort_noise;
 pub mod dtmf;
+pub mod dtmf_relay;
 pub mod engine;
 mod error;
 pub mod frame;
@@ -302,6 +313,7 @@ pub mod g722;
 pub mod jitter;
 pub mod jitter_delay;
 pub mod leg;
+pub mod mix_edge;
 pub mod mixer;
 pub mod opus;
 pub mod player;

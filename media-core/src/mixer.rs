@@ -20,6 +20,16 @@
 //! input (if it is in the sum) plus any whisper aimed at it, saturated to
 //! 16 bits. That is O(members × samples) per frame, where mixing each
 //! output from scratch would be O(members² × samples).
+//!
+//! The mixer works at one rate at a time, the conference's mix rate, but
+//! that rate may change while members talk (a wideband member joins): every
+//! buffer is sized for the largest frame ([`MAX_FRAME_SAMPLES`]) when a
+//! member joins, and [`Mixer::set_frame_samples`] only changes how much of
+//! it is used, so a rate change allocates nothing. Converting each
+//! member's audio to and from the mix rate is the caller's job (see the
+//! worker's conference edges).
+
+use crate::frame::MAX_FRAME_SAMPLES;
 
 /// How a member takes part; see the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,18 +69,25 @@ pub struct Mixer {
 
 impl Mixer {
     /// A mixer of `samples`-sample frames (one 20 ms frame at the
-    /// conference's rate).
+    /// conference's rate; at most [`MAX_FRAME_SAMPLES`]).
     pub fn new(samples: usize) -> Mixer {
         Mixer {
-            samples,
+            samples: samples.min(MAX_FRAME_SAMPLES),
             members: Vec::new(),
-            sum: vec![0; samples].into_boxed_slice(),
+            sum: vec![0; MAX_FRAME_SAMPLES].into_boxed_slice(),
         }
     }
 
     /// Samples per frame.
     pub fn frame_samples(&self) -> usize {
         self.samples
+    }
+
+    /// Changes the frame size (the mix rate changed). Allocation-free: the
+    /// buffers already hold the largest frame. Inputs keep stale samples
+    /// until written; each tick writes every input before mixing.
+    pub fn set_frame_samples(&mut self, samples: usize) {
+        self.samples = samples.min(MAX_FRAME_SAMPLES);
     }
 
     pub fn len(&self) -> usize {
@@ -92,8 +109,8 @@ impl Mixer {
             id,
             role,
             muted: false,
-            input: vec![0; self.samples].into_boxed_slice(),
-            output: vec![0; self.samples].into_boxed_slice(),
+            input: vec![0; MAX_FRAME_SAMPLES].into_boxed_slice(),
+            output: vec![0; MAX_FRAME_SAMPLES].into_boxed_slice(),
         });
         self.members.len() - 1
     }
@@ -130,35 +147,44 @@ impl Mixer {
 
     /// Where member `k`'s next input frame goes (silence until written).
     pub fn input_mut(&mut self, k: usize) -> &mut [i16] {
-        self.members.get_mut(k).map_or(&mut [], |m| &mut m.input)
+        let n = self.samples;
+        self.members
+            .get_mut(k)
+            .map_or(&mut [], |m| &mut m.input[..n])
     }
 
     pub fn input(&self, k: usize) -> &[i16] {
-        self.members.get(k).map_or(&[], |m| &m.input)
+        self.members
+            .get(k)
+            .map_or(&[], |m| &m.input[..self.samples])
     }
 
     /// What member `k` hears, from the last [`Mixer::mix`].
     pub fn output(&self, k: usize) -> &[i16] {
-        self.members.get(k).map_or(&[], |m| &m.output)
+        self.members
+            .get(k)
+            .map_or(&[], |m| &m.output[..self.samples])
     }
 
     /// Computes every member's output from the current inputs.
     pub fn mix(&mut self) {
-        self.sum.fill(0);
+        let n = self.samples;
+        let sum = &mut self.sum[..n];
+        sum.fill(0);
         for m in self.members.iter().filter(|m| heard(m)) {
-            for (s, &x) in self.sum.iter_mut().zip(m.input.iter()) {
+            for (s, &x) in sum.iter_mut().zip(m.input[..n].iter()) {
                 *s += i32::from(x);
             }
         }
-        for k in 0..self.members.len() {
-            let own = heard(&self.members[k]);
-            let m = &mut self.members[k];
+        for m in self.members.iter_mut() {
+            let own = heard(m);
+            let (output, input) = (&mut m.output[..n], &m.input[..n]);
             if own {
-                for ((o, &s), &x) in m.output.iter_mut().zip(self.sum.iter()).zip(m.input.iter()) {
+                for ((o, &s), &x) in output.iter_mut().zip(sum.iter()).zip(input.iter()) {
                     *o = saturate(s - i32::from(x));
                 }
             } else {
-                for (o, &s) in m.output.iter_mut().zip(self.sum.iter()) {
+                for (o, &s) in output.iter_mut().zip(sum.iter()) {
                     *o = saturate(s);
                 }
             }
@@ -178,8 +204,12 @@ impl Mixer {
             let Some(t) = self.position(to).filter(|&t| t != w) else {
                 continue;
             };
+            let n = self.samples;
             let (whisperer, target) = pair(&mut self.members, w, t);
-            for (o, &x) in target.output.iter_mut().zip(whisperer.input.iter()) {
+            for (o, &x) in target.output[..n]
+                .iter_mut()
+                .zip(whisperer.input[..n].iter())
+            {
                 *o = o.saturating_add(x);
             }
         }
@@ -311,6 +341,25 @@ mod tests {
         m.mix();
         assert_eq!(heard_by(&m, 0), 100);
         assert_eq!(heard_by(&m, 1), 10);
+    }
+
+    #[test]
+    fn the_frame_size_changes_without_losing_members() {
+        let p = Role::Participant;
+        let mut m = mixer(&[p, p], &[1, 10]);
+        m.set_frame_samples(12);
+        assert_eq!((m.frame_samples(), m.input(0).len()), (12, 12));
+        m.input_mut(0).fill(3);
+        m.input_mut(1).fill(30);
+        m.mix();
+        assert_eq!((heard_by(&m, 0), heard_by(&m, 1)), (30, 3));
+        assert_eq!(m.output(0).len(), 12);
+        m.set_frame_samples(usize::MAX);
+        assert_eq!(
+            m.frame_samples(),
+            MAX_FRAME_SAMPLES,
+            "capped at the largest frame"
+        );
     }
 
     #[test]

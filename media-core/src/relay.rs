@@ -15,6 +15,8 @@ pub struct PayloadTypes {
     pub audio: u8,
     /// RFC 4733 telephone-event, if negotiated.
     pub telephone_event: Option<u8>,
+    /// RFC 3389 comfort noise (CN), if negotiated.
+    pub comfort_noise: Option<u8>,
 }
 
 /// Which negotiated stream a packet belongs to.
@@ -22,6 +24,7 @@ pub struct PayloadTypes {
 pub enum PacketKind {
     Audio,
     TelephoneEvent,
+    ComfortNoise,
 }
 
 impl PayloadTypes {
@@ -33,6 +36,8 @@ impl PayloadTypes {
             Some((packet, PacketKind::Audio))
         } else if self.telephone_event == Some(packet.payload_type) {
             Some((packet, PacketKind::TelephoneEvent))
+        } else if self.comfort_noise == Some(packet.payload_type) {
+            Some((packet, PacketKind::ComfortNoise))
         } else {
             None
         }
@@ -46,6 +51,10 @@ impl PayloadTypes {
         let pt = match kind {
             PacketKind::Audio => self.audio,
             PacketKind::TelephoneEvent => match self.telephone_event {
+                Some(pt) => pt,
+                None => return false,
+            },
+            PacketKind::ComfortNoise => match self.comfort_noise {
                 Some(pt) => pt,
                 None => return false,
             },
@@ -84,6 +93,7 @@ mod tests {
         let pts = PayloadTypes {
             audio: 0,
             telephone_event: Some(101),
+            comfort_noise: Some(13),
         };
         assert_eq!(
             pts.classify(&packet(0, true)).map(|p| p.1),
@@ -94,10 +104,15 @@ mod tests {
             Some(PacketKind::TelephoneEvent)
         );
         assert!(pts.classify(&packet(8, false)).is_none());
+        assert_eq!(
+            pts.classify(&packet(13, false)).map(|p| p.1),
+            Some(PacketKind::ComfortNoise)
+        );
         assert!(pts.classify(b"\x00 not rtp at all").is_none());
         let no_events = PayloadTypes {
             audio: 0,
             telephone_event: None,
+            comfort_noise: None,
         };
         assert!(no_events.classify(&packet(101, false)).is_none());
     }
@@ -107,6 +122,7 @@ mod tests {
         let other = PayloadTypes {
             audio: 0,
             telephone_event: Some(96),
+            comfort_noise: None,
         };
         let original = packet(101, true);
         let mut p = original.clone();
@@ -120,8 +136,13 @@ mod tests {
         let none = PayloadTypes {
             audio: 0,
             telephone_event: None,
+            comfort_noise: None,
         };
         assert!(!none.retarget(&mut p, PacketKind::TelephoneEvent));
+        assert!(
+            !none.retarget(&mut p, PacketKind::ComfortNoise),
+            "no CN on this side"
+        );
         assert!(!other.retarget(&mut [0x80, 0], PacketKind::Audio));
     }
 }

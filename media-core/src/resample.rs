@@ -101,6 +101,14 @@ impl Resampler {
         self.fft.as_ref().map_or(0, |f| f.inner.output_delay())
     }
 
+    /// Forgets the audio of past frames (the filter's history), as a new
+    /// stream would start. Allocation-free.
+    pub fn reset(&mut self) {
+        if let Some(f) = self.fft.as_mut() {
+            f.inner.reset();
+        }
+    }
+
     /// Resamples one frame: `input` must hold [`Self::input_len`] samples and
     /// `output` at least [`Self::output_len`]; returns samples written.
     pub fn process(&mut self, input: &[i16], output: &mut [i16]) -> Result<usize, MediaError> {

@@ -46,10 +46,12 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::codec::{Codec, CodecState};
+use crate::comfort_noise::{write_level, CnDecision, CnSender, NoiseGenerator};
 use crate::dtmf::{DtmfPhase, DtmfReceiver, DtmfSender, DtmfSink};
-use crate::frame::{frame_duration, FRAME_MS, MAX_FRAME_SAMPLES};
+use crate::frame::{frame_duration, samples_per_frame, FRAME_MS, MAX_FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::leg::{LegReport, LegShared, LegStats};
+use crate::mix_edge::{mix_rate, MixEdge};
 use crate::mixer::{Mixer, Role};
 use crate::player::PromptPlayer;
 use crate::plc::Concealer;
@@ -135,7 +137,8 @@ pub(crate) enum Command {
     ConferenceCreate {
         id: u64,
         label: String,
-        frame_samples: usize,
+        /// The lowest rate it mixes at (it mixes at its highest member's).
+        floor_rate: u32,
     },
     /// Joins the leg (out of any bridge or other conference), or changes
     /// its role if it is already in.
@@ -143,6 +146,9 @@ pub(crate) enum Command {
         conference: u64,
         leg: u64,
         role: Role,
+        /// The leg's rate conversion, made by the engine so the worker
+        /// allocates no resampler (unused on a role change).
+        edge: Box<MixEdge>,
     },
     ConferenceLeave {
         leg: u64,
@@ -181,11 +187,43 @@ const DTMF_GAP_TICKS: u8 = 3;
 const DTMF_VOLUME: u8 = 10;
 
 /// Key presses waiting, and the one being sent with its start timestamp.
-#[derive(Default)]
 pub(crate) struct DtmfOut {
     queue: std::collections::VecDeque<(u8, u32)>,
     current: Option<(DtmfSender, u32)>,
     gap_ticks: u8,
+}
+
+impl Default for DtmfOut {
+    /// The queue's room is reserved up front: presses relayed from a
+    /// transcoding peer are queued on the tick path, which must not allocate.
+    fn default() -> Self {
+        DtmfOut {
+            queue: std::collections::VecDeque::with_capacity(MAX_QUEUED_DTMF),
+            current: None,
+            gap_ticks: 0,
+        }
+    }
+}
+
+/// A leg's comfort noise (RFC 3389): the noise played for the far end's
+/// silences, and the policy that turns our silences into CN updates.
+pub(crate) struct ComfortNoise {
+    pt: u8,
+    noise: NoiseGenerator,
+    /// The far end's last CN packet started a silence not yet ended by audio.
+    active: bool,
+    tx: CnSender,
+}
+
+impl ComfortNoise {
+    pub(crate) fn new(pt: u8) -> ComfortNoise {
+        ComfortNoise {
+            pt,
+            noise: NoiseGenerator::default(),
+            active: false,
+            tx: CnSender::default(),
+        }
+    }
 }
 
 /// How many recently moved legs a worker remembers, to forward commands
@@ -262,6 +300,8 @@ pub(crate) struct Leg {
     pub(crate) coder: CodecState,
     pub(crate) payload_type: u8,
     pub(crate) telephone_event_pt: Option<u8>,
+    /// RFC 3389, when negotiated: its payload type and both directions' state.
+    pub(crate) comfort_noise: Option<ComfortNoise>,
     pub(crate) frame_samples: usize,
     pub(crate) remote: Option<SocketAddr>,
     pub(crate) latched: bool,
@@ -307,11 +347,14 @@ pub(crate) struct Leg {
     pub(crate) rtcp_registered: bool,
     pub(crate) rtcp_budget: usize,
     pub(crate) rtcp_pending: bool,
-    /// Key press detection and where presses go (with a telephone-event
-    /// payload type and a sink).
-    pub(crate) dtmf: Option<(DtmfReceiver, Box<dyn DtmfSink>)>,
+    /// Key press detection (with a telephone-event payload type) and where
+    /// presses go (if anywhere; a transcoding peer also gets them).
+    pub(crate) dtmf: Option<(DtmfReceiver, Option<Box<dyn DtmfSink>>)>,
     /// Key presses to send, and the one being sent.
     pub(crate) dtmf_out: DtmfOut,
+    /// After a press ends, its tail is still in the jitter buffer: the
+    /// audio stays held back from a transcoding peer until then.
+    pub(crate) dtmf_hold_until: Option<Instant>,
     pub(crate) emodel: EModel,
 }
 
@@ -363,7 +406,7 @@ impl Leg {
         let out_ts = self.writer.next_header().timestamp;
         self.send(now, outbound, &mut s.payload, &mut s.packet);
         self.capture(&s.inbound[..n], in_ts, &s.outbound[..n], out_ts);
-        self.dtmf_tick(now);
+        self.dtmf_tick(now, None);
         self.rtcp_tick(now, &mut s.rtcp);
         self.publish_stats();
     }
@@ -394,8 +437,30 @@ impl Leg {
     /// by the codec if it can, Opus from the next packet's FEC when that
     /// one is here; else by the generic concealer).
     fn play_inbound(&mut self, now: Instant, out: &mut [i16]) {
+        let cn = &mut self.comfort_noise;
         let k = match self.jitter.pop(now) {
+            // RFC 3389: noise at the signalled level from here until audio
+            // comes back, and nothing for the concealer (it is not loss).
+            Playout::ComfortNoise(level) => {
+                if let Some(cn) = cn {
+                    cn.noise.set_level(level);
+                    cn.active = true;
+                    cn.noise.fill(out);
+                } else {
+                    out.fill(0);
+                }
+                return;
+            }
+            Playout::Empty if cn.as_ref().is_some_and(|c| c.active) => {
+                if let Some(cn) = cn {
+                    cn.noise.fill(out);
+                }
+                return;
+            }
             Playout::Frame(payload) => {
+                if let Some(cn) = cn {
+                    cn.active = false;
+                }
                 let k = self.coder.decode(payload, out);
                 if !self.coder.conceals() {
                     fill_from(out, k);
@@ -428,14 +493,15 @@ impl Leg {
     ) {
         self.writer.skip();
         self.capture(inbound, in_ts, heard, heard_ts);
-        self.dtmf_tick(now);
+        self.dtmf_tick(now, None);
         self.rtcp_tick(now, rtcp_buf);
         self.publish_stats();
     }
 
     /// Ends key presses whose end packets never came, and delivers ended
-    /// presses to the sink (one per press; begins are not reported).
-    fn dtmf_tick(&mut self, now: Instant) {
+    /// presses to the sink (one per press; begins are not reported) and,
+    /// in a transcoding bridge, to the peer (`relay_to`) to send on.
+    fn dtmf_tick(&mut self, now: Instant, mut relay_to: Option<&mut Leg>) {
         let Some((rx, sink)) = &mut self.dtmf else {
             return;
         };
@@ -448,12 +514,53 @@ impl Leg {
                 continue;
             }
             tracing::info!(parent: span, digit = ?event.digit, code = event.event, duration_ms = event.duration_ms, "DTMF received");
+            // The press's last audio plays out of the jitter buffer up to
+            // its delay plus a tick's phase later.
+            self.dtmf_hold_until = Some(now + self.jitter.target_delay() + 2 * frame_duration());
+            if let Some(peer) = relay_to.as_deref_mut() {
+                peer.relay_dtmf(event.event, event.duration_ms);
+            }
+            let Some(sink) = sink else {
+                continue;
+            };
             if sink.deliver(event) {
                 self.stats.dtmf_events += 1;
             } else {
                 self.stats.dtmf_events_dropped += 1;
             }
         }
+    }
+
+    /// Whether the far end is pressing a key (its telephone-event is under
+    /// way, or just ended and its audio is still being played out of the
+    /// jitter buffer): its audio is then not passed on to a transcoding
+    /// peer, which gets the press as an event instead.
+    fn pressing(&self, now: Instant) -> bool {
+        let active = self
+            .dtmf
+            .as_ref()
+            .is_some_and(|(rx, _)| rx.active_event().is_some());
+        active || self.dtmf_hold_until.is_some_and(|t| now < t)
+    }
+
+    /// A key press the transcoding peer received, regenerated here as RFC
+    /// 4733 events at our own telephone-event payload type and clock (see
+    /// [`crate::dtmf_relay`]). Without a telephone-event type, or with the
+    /// queue full, it is dropped and counted. Allocation-free (the queue's
+    /// room is reserved).
+    fn relay_dtmf(&mut self, event: u8, duration_ms: u32) {
+        let room = self.dtmf_out.queue.len() < MAX_QUEUED_DTMF;
+        if self.telephone_event_pt.is_none() || !room {
+            self.stats.dtmf_relay_dropped += 1;
+            tracing::debug!(parent: &self.span, code = event, "relayed key press dropped: no telephone-event negotiated, or queue full");
+            return;
+        }
+        let duration_ms = duration_ms.clamp(
+            crate::dtmf_relay::MIN_RELAY_MS,
+            crate::dtmf_relay::MAX_RELAY_MS,
+        );
+        self.dtmf_out.queue.push_back((event, duration_ms));
+        self.stats.dtmf_events_relayed += 1;
     }
 
     /// Sends the RTCP report if one is due and there is somewhere to send
@@ -580,7 +687,7 @@ impl Leg {
             }
         }
         self.rtcp
-            .handle_rtp_received(now, &packet, kind == PacketKind::Audio);
+            .handle_rtp_received(now, &packet, kind != PacketKind::TelephoneEvent);
         let sent = (packet.ssrc, packet.timestamp, packet.payload.len());
         // Relay first: the jitter buffer can wait a few hundred ns, the
         // far end should not. A muted party is heard by no one.
@@ -590,10 +697,18 @@ impl Leg {
                 self.stats.packets_forwarded += 1;
             }
         }
-        if kind == PacketKind::Audio && self.decode {
+        if kind == PacketKind::ComfortNoise {
+            self.stats.cn_packets += 1;
+        }
+        let playable = matches!(kind, PacketKind::Audio | PacketKind::ComfortNoise);
+        if playable && self.decode {
             if let Ok(packet) = RtpPacket::parse(datagram) {
                 // The jitter buffer counts what it refuses; publish_stats copies it.
-                self.jitter.push_rtp(now, &packet);
+                if kind == PacketKind::Audio {
+                    self.jitter.push_rtp(now, &packet);
+                } else {
+                    self.jitter.push_comfort_noise(now, &packet);
+                }
             }
         }
     }
@@ -602,6 +717,7 @@ impl Leg {
         PayloadTypes {
             audio: self.payload_type,
             telephone_event: self.telephone_event_pt,
+            comfort_noise: self.comfort_noise.as_ref().map(|c| c.pt),
         }
     }
 
@@ -742,6 +858,9 @@ impl Leg {
         if self.send_dtmf(payload_buf, packet_buf) {
             return;
         }
+        if self.send_comfort_noise(now, pcm, packet_buf) {
+            return;
+        }
         let len = self.coder.encode(pcm, payload_buf);
         if len == 0 {
             // Nothing to send (Opus DTX): media time runs on, and the next
@@ -767,6 +886,52 @@ impl Leg {
             },
             Err(_) => self.stats.send_errors += 1,
         }
+    }
+
+    /// With CN negotiated, asks the policy about this frame: true if it is
+    /// not sent as audio (a CN update went instead, or nothing: media time
+    /// runs on); audio after a CN period starts a talkspurt (marker bit).
+    fn send_comfort_noise(&mut self, now: Instant, pcm: &[i16], packet_buf: &mut [u8]) -> bool {
+        let (Some(cn), Some(remote)) = (self.comfort_noise.as_mut(), self.remote) else {
+            return false;
+        };
+        let level = match cn.tx.on_frame(pcm) {
+            CnDecision::Audio { resume } => {
+                if resume {
+                    self.writer.start_talkspurt();
+                }
+                return false;
+            }
+            CnDecision::Skip => {
+                self.writer.skip();
+                return true;
+            }
+            CnDecision::Update { level } => level,
+        };
+        let mut payload = [0u8; 1];
+        let n = write_level(level, &mut payload);
+        let header = self.writer.next_header();
+        let written =
+            self.writer
+                .write_other(cn.pt, false, header.timestamp, &payload[..n], packet_buf);
+        match written.map(|len| {
+            (
+                len,
+                self.socket
+                    .send_to(packet_buf.get(..len).unwrap_or_default(), remote),
+            )
+        }) {
+            Ok((len, Ok(_))) => {
+                self.stats.packets_sent += 1;
+                self.stats.cn_packets_sent += 1;
+                self.stats.bytes_sent += len as u64;
+                self.rtcp
+                    .handle_rtp_sent(now, header.ssrc, header.timestamp, n);
+            }
+            _ => self.stats.send_errors += 1,
+        }
+        self.writer.skip();
+        true
     }
 
     fn publish_stats(&mut self) {
@@ -877,18 +1042,16 @@ fn tick_transcoding(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch) {
     a.play_inbound(now, &mut s.inbound[..na]);
     b.play_inbound(now, &mut s.outbound[..nb]);
     let (a_said, b_said) = (&s.inbound[..na], &s.outbound[..nb]);
-    hear(
-        a,
-        b_said,
-        b.shared.muted.load(Relaxed),
-        &mut s.heard_a[..na],
-    );
-    hear(
-        b,
-        a_said,
-        a.shared.muted.load(Relaxed),
-        &mut s.heard_b[..nb],
-    );
+    // Presses that ended go to the other side first (sent from this tick
+    // on), and start the hold-back of their audio's tail: a side pressing
+    // a key is not heard as audio, the press goes over as a
+    // telephone-event.
+    a.dtmf_tick(now, Some(&mut *b));
+    b.dtmf_tick(now, Some(&mut *a));
+    let b_silent = b.shared.muted.load(Relaxed) || b.pressing(now);
+    let a_silent = a.shared.muted.load(Relaxed) || a.pressing(now);
+    hear(a, b_said, b_silent, &mut s.heard_a[..na]);
+    hear(b, a_said, a_silent, &mut s.heard_b[..nb]);
     for (leg, said, heard) in [
         (&mut *a, a_said, &s.heard_a[..na]),
         (&mut *b, b_said, &s.heard_b[..nb]),
@@ -897,7 +1060,8 @@ fn tick_transcoding(a: &mut Leg, b: &mut Leg, now: Instant, s: &mut Scratch) {
         let out_ts = leg.writer.next_header().timestamp;
         leg.send(now, heard, &mut s.payload, &mut s.packet);
         leg.capture(said, in_ts, heard, out_ts);
-        leg.dtmf_tick(now);
+    }
+    for leg in [a, b] {
         leg.rtcp_tick(now, &mut s.rtcp);
         leg.publish_stats();
     }
@@ -915,8 +1079,10 @@ fn hear(leg: &mut Leg, peer_said: &[i16], peer_muted: bool, out: &mut [i16]) {
     }
 }
 
-/// A conference's tick: every member's inbound frame into the mixer, one
-/// mix, then each member sends, records and taps its own minus-one mix.
+/// A conference's tick: every member's inbound frame, decoded at its own
+/// rate, into the mixer at the mix rate (resampled once, at its edge); one
+/// mix; then each member's minus-one mix back to its rate (once), sent,
+/// recorded and tapped.
 fn tick_conference(
     conf: &mut Conference,
     slots: &mut [Option<Leg>],
@@ -924,26 +1090,29 @@ fn tick_conference(
     s: &mut Scratch,
     force_read: bool,
 ) {
-    for (k, &slot) in conf.slots.iter().enumerate() {
+    let rate = conf.rate;
+    for (k, (&slot, edge)) in conf.slots.iter().zip(conf.edges.iter_mut()).enumerate() {
         let Some(Some(leg)) = slots.get_mut(slot) else {
             conf.mixer.input_mut(k).fill(0);
             continue;
         };
         leg.start_tick(now, &mut s.recv, None, force_read);
         conf.mixer.set_muted(k, leg.shared.muted.load(Relaxed));
-        leg.play_inbound(now, conf.mixer.input_mut(k));
+        leg.play_inbound(now, edge.said_mut());
+        edge.into_mix(rate, conf.mixer.input_mut(k));
     }
     conf.mixer.mix();
-    for (k, &slot) in conf.slots.iter().enumerate() {
+    for (k, (&slot, edge)) in conf.slots.iter().zip(conf.edges.iter_mut()).enumerate() {
         let Some(Some(leg)) = slots.get_mut(slot) else {
             continue;
         };
-        let heard = conf.mixer.output(k);
+        edge.from_mix(rate, conf.mixer.output(k));
+        let (said, heard) = edge.frames();
         let in_ts = leg.jitter.playout_timestamp();
         let out_ts = leg.writer.next_header().timestamp;
         leg.send(now, heard, &mut s.payload, &mut s.packet);
-        leg.capture(conf.mixer.input(k), in_ts, heard, out_ts);
-        leg.dtmf_tick(now);
+        leg.capture(said, in_ts, heard, out_ts);
+        leg.dtmf_tick(now, None);
         leg.rtcp_tick(now, &mut s.rtcp);
         leg.publish_stats();
     }
@@ -1058,12 +1227,37 @@ struct Worker {
 }
 
 /// A conference hosted by a worker: its mixer, and the slot of each member
-/// (member `k` of the mixer is the leg in `slots[k]`).
+/// (member `k` of the mixer is the leg in `slots[k]`, converted to and
+/// from the mix rate by `edges[k]`).
 struct Conference {
     id: u64,
     label: String,
     mixer: Mixer,
     slots: Vec<usize>,
+    edges: Vec<MixEdge>,
+    /// The rate it was created at: it never mixes below it.
+    floor_rate: u32,
+    /// The rate it mixes at now: its highest member's (or the floor).
+    rate: u32,
+}
+
+impl Conference {
+    /// Mixes at the highest rate present: called after every join and
+    /// leave, so the rate rises when a wideband member joins and falls
+    /// back when the last one leaves (nobody pays for 48 kHz that nobody
+    /// speaks). Allocation-free.
+    fn follow_rate(&mut self) {
+        let rate = mix_rate(self.floor_rate, self.edges.iter().map(|e| e.rate()));
+        if rate == self.rate {
+            return;
+        }
+        tracing::info!(conference = %self.label, from = self.rate, to = rate, "mix rate changed");
+        self.rate = rate;
+        self.mixer.set_frame_samples(samples_per_frame(rate));
+        for e in &mut self.edges {
+            e.reset();
+        }
+    }
 }
 
 /// A leg handed to another worker, and the commands that follow it there.
@@ -1171,13 +1365,14 @@ impl Worker {
             Command::ConferenceCreate {
                 id,
                 label,
-                frame_samples,
-            } => self.create_conference(id, label, frame_samples),
+                floor_rate,
+            } => self.create_conference(id, label, floor_rate),
             Command::ConferenceJoin {
                 conference,
                 leg,
                 role,
-            } => self.join_conference(conference, leg, role),
+                edge,
+            } => self.join_conference(conference, leg, role, *edge),
             Command::ConferenceLeave { leg } => {
                 if let Some(i) = self.find(leg) {
                     self.leave_conference(i);
@@ -1503,12 +1698,15 @@ impl Worker {
         }
     }
 
-    fn create_conference(&mut self, id: u64, label: String, frame_samples: usize) {
+    fn create_conference(&mut self, id: u64, label: String, floor_rate: u32) {
         let conference = Conference {
             id,
             label,
-            mixer: Mixer::new(frame_samples),
+            mixer: Mixer::new(samples_per_frame(floor_rate)),
             slots: Vec::new(),
+            edges: Vec::new(),
+            floor_rate,
+            rate: floor_rate,
         };
         tracing::info!(worker = self.index, conference = %conference.label, "conference created");
         match self.conferences.iter().position(Option::is_none) {
@@ -1523,7 +1721,7 @@ impl Worker {
             .position(|c| c.as_ref().is_some_and(|c| c.id == id))
     }
 
-    fn join_conference(&mut self, conference: u64, leg_id: u64, role: Role) {
+    fn join_conference(&mut self, conference: u64, leg_id: u64, role: Role, edge: MixEdge) {
         let (Some(c), Some(i)) = (self.conference_index(conference), self.find(leg_id)) else {
             tracing::debug!(
                 worker = self.index,
@@ -1543,18 +1741,20 @@ impl Worker {
         else {
             return;
         };
-        if leg.frame_samples != conf.mixer.frame_samples() {
-            // The engine checks this before queueing; never trust it blindly.
-            tracing::warn!(parent: &leg.span, conference = %conf.label, "conference join at another sample rate refused");
+        if samples_per_frame(edge.rate()) != leg.frame_samples {
+            // The engine builds the edge from the leg; never trust it blindly.
+            tracing::warn!(parent: &leg.span, conference = %conf.label, "conference join with an edge of another rate refused");
             return;
         }
         let k = conf.mixer.join(leg_id, role);
         if k == conf.slots.len() {
             conf.slots.push(i);
+            conf.edges.push(edge);
         }
         leg.conference = Some(c);
         leg.decode = true;
-        tracing::info!(parent: &leg.span, conference = %conf.label, ?role, members = conf.slots.len(), "in conference");
+        conf.follow_rate();
+        tracing::info!(parent: &leg.span, conference = %conf.label, ?role, members = conf.slots.len(), mix_rate = conf.rate, "in conference");
     }
 
     /// Takes slot `i` out of its conference, if any: back to its prompt.
@@ -1571,8 +1771,10 @@ impl Worker {
             if let Some(k) = conf.mixer.position(id) {
                 conf.mixer.leave(id);
                 conf.slots.remove(k);
+                conf.edges.remove(k);
             }
-            tracing::info!(parent: &leg.span, conference = %conf.label, members = conf.slots.len(), "left conference");
+            conf.follow_rate();
+            tracing::info!(parent: &leg.span, conference = %conf.label, members = conf.slots.len(), mix_rate = conf.rate, "left conference");
         }
     }
 

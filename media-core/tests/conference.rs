@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use media_core::codec::ulaw_decode;
 use media_core::rtp::{RtpPacket, RtpWriter};
-use media_core::{Codec, LegHandle, LegSpec, MediaError, Prompt, Role};
+use media_core::{Codec, LegHandle, LegSpec, Prompt, Role};
 
 /// The tone each far end says: A, B, C.
 const FREQS: [f64; 3] = [450.0, 1_050.0, 1_650.0];
@@ -161,26 +161,4 @@ fn minus_one_whisper_mute_and_leave() {
     engine.shutdown();
 }
 
-#[test]
-fn conference_refuses_what_it_cannot_do() {
-    let engine = engine(35_800, 1);
-    assert!(matches!(
-        engine.create_conference("odd-rate", 11_025),
-        Err(MediaError::Unsupported(_))
-    ));
-    let wide = engine.create_conference("wide", 16_000).unwrap();
-    let far = far_end();
-    let mut spec = LegSpec::new("narrow", Codec::Pcmu);
-    spec.remote = Some(far.local_addr().unwrap());
-    let leg = engine.create_leg(spec).unwrap();
-    let err = engine
-        .conference_join(&wide, &leg, Role::Participant)
-        .unwrap_err();
-    assert!(matches!(err, MediaError::Unsupported(_)), "{err}");
-    leg.stop().wait(Duration::from_secs(2)).expect("report");
-    let err = engine
-        .conference_join(&wide, &leg, Role::Participant)
-        .unwrap_err();
-    assert!(matches!(err, MediaError::LegStopped(_)), "{err}");
-    engine.shutdown();
-}
+// Refusals and mixing across rates: conference_mixed_rate.rs.

@@ -3,6 +3,7 @@
 //! checks audio by correlation. Every wait is bounded in time.
 
 pub mod audio;
+pub mod baresip;
 pub mod engine;
 pub mod fork_server;
 pub mod kamailio;

@@ -365,6 +365,8 @@ pub fn counters(s: &LegStats) -> RtpCounters {
         frames_dropped_for_delay: s.frames_dropped_for_delay,
         frames_inserted_for_delay: s.frames_inserted_for_delay,
         jitter_buffer_ms: s.jitter_delay_ms,
+        comfort_noise_received: s.cn_packets,
+        comfort_noise_sent: s.cn_packets_sent,
     }
 }
 

@@ -96,12 +96,13 @@ impl Signalling {
         let media = match self.conferences.rooms.get(&conference_id) {
             Some(room) => room.media.clone(),
             None => {
-                let rate = leg.codec().sample_rate();
+                // Created at the lowest rate: the room mixes at its highest
+                // member's rate, so G.711, G.722 and Opus calls share it.
                 let media = self
                     .media
-                    .create_conference(conference_id.clone(), rate)
+                    .create_conference(conference_id.clone(), 8_000)
                     .map_err(media_error)?;
-                info!(conference = %conference_id, rate, "conference created");
+                info!(conference = %conference_id, "conference created");
                 self.conferences.rooms.insert(
                     conference_id.clone(),
                     Room {

@@ -99,6 +99,11 @@ impl Signalling {
         spec.ptime_ms = negotiated.ptime_ms;
         spec.remote = Some(negotiated.remote_rtp);
         spec.telephone_event_pt = negotiated.telephone_event_pt;
+        // RFC 3389 where the caller offered it, when the engine terminates
+        // the call: a bridged caller's packets are relayed as they are, and
+        // the far side is not offered CN.
+        let comfort_noise = negotiated.comfort_noise_pt.filter(|_| bridge_to.is_none());
+        spec.comfort_noise_pt = comfort_noise;
         spec.dtmf = Some(self.dtmf_sink(&call_id, "caller"));
         // A bridged caller hears the other party, not our prompt.
         spec.prompt = if bridge_to.is_some() {
@@ -127,7 +132,12 @@ impl Signalling {
         let local_rtp = leg.local_addr();
         let answer = match sdp::answer_audio(&offer, &codecs, rtp_ip, local_rtp.port(), session_id)
         {
-            Ok((answer, _)) => answer,
+            Ok((mut answer, n)) => {
+                if let Some(cn) = n.comfort_noise_pt.filter(|_| comfort_noise.is_none()) {
+                    without_format(&mut answer, cn);
+                }
+                answer
+            }
             Err(e) => {
                 warn!(error = %e, "SDP answer failed");
                 leg.stop();
@@ -406,17 +416,7 @@ impl Signalling {
                     .any(|net| net.contains(&source))
             })
             .map(|t| &t.codecs);
-        trunk_codecs
-            .unwrap_or(&self.config.sip.codecs)
-            .iter()
-            .filter_map(|name| match name.to_ascii_uppercase().as_str() {
-                "PCMU" => Some(AudioCodec::Pcmu),
-                "PCMA" => Some(AudioCodec::Pcma),
-                "G722" => Some(AudioCodec::G722),
-                "OPUS" => Some(AudioCodec::Opus),
-                _ => None,
-            })
-            .collect()
+        parse_codecs(trunk_codecs.unwrap_or(&self.config.sip.codecs))
     }
 
     fn prompt(&self) -> Prompt {
@@ -510,6 +510,36 @@ fn parse_offer(req: &Request) -> Result<SessionDescription, &'static str> {
 /// sendonly or inactive, i.e. hold, is answered recvonly or inactive).
 fn sends(direction: Direction) -> bool {
     matches!(direction, Direction::SendRecv | Direction::SendOnly)
+}
+
+/// Takes payload type `pt` (and its rtpmap) out of an answer's audio
+/// stream: a format we answered but cannot use on this call.
+fn without_format(answer: &mut sdp::SessionDescription, pt: u8) {
+    let pt = pt.to_string();
+    for m in &mut answer.media {
+        m.formats.retain(|f| *f != pt);
+        m.attributes.retain(|a| {
+            let per_format =
+                a.name.eq_ignore_ascii_case("rtpmap") || a.name.eq_ignore_ascii_case("fmtp");
+            let first = a.value.as_deref().and_then(|v| v.split_whitespace().next());
+            !(per_format && first == Some(pt.as_str()))
+        });
+    }
+}
+
+/// Codec names from the config (`sip.codecs`, a trunk's `codecs`), in
+/// order; unknown names are skipped (the config check refuses them).
+pub(super) fn parse_codecs(names: &[String]) -> Vec<AudioCodec> {
+    names
+        .iter()
+        .filter_map(|name| match name.to_ascii_uppercase().as_str() {
+            "PCMU" => Some(AudioCodec::Pcmu),
+            "PCMA" => Some(AudioCodec::Pcma),
+            "G722" => Some(AudioCodec::G722),
+            "OPUS" => Some(AudioCodec::Opus),
+            _ => None,
+        })
+        .collect()
 }
 
 pub(super) fn media_codec(codec: AudioCodec) -> Option<Codec> {

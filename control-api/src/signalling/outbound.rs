@@ -21,6 +21,9 @@ use sip_stack::transaction::ClientTxId;
 use sip_stack::transport::{Peer, TransportKind};
 use tracing::{info, warn};
 
+/// The dynamic payload type we give Opus in an offer (the common choice).
+const OPUS_OFFER_PT: u8 = 111;
+
 impl Signalling {
     /// Opens the outbound leg and sends its INVITE to the route's first
     /// destination, for the caller's Request-URI user; the other
@@ -43,6 +46,7 @@ impl Signalling {
         if let Some(trunk) = &destination.trunk {
             info!(trunk, "routing the call to a trunk");
         }
+        let (offer, codec) = self.offer_for_trunk(destination.trunk.as_deref(), offer, codec);
         let party = PartyInvite {
             call_id,
             caller_invite,
@@ -59,6 +63,38 @@ impl Signalling {
         out.trunk = destination.trunk;
         out.fallbacks = fallbacks;
         Ok(out)
+    }
+
+    /// What to offer a trunk: the caller's codec (a transparent, relaying
+    /// bridge) unless the trunk's `codecs` leave it out; then the trunk's
+    /// first codec, and the bridge transcodes (key presses are regenerated
+    /// across it, see media-core's `dtmf_relay`). The caller's
+    /// telephone-event payload type is kept, at the new codec's clock.
+    fn offer_for_trunk(
+        &self,
+        trunk: Option<&str>,
+        offer: AudioOffer,
+        codec: Codec,
+    ) -> (AudioOffer, Codec) {
+        let wanted = trunk
+            .and_then(|name| self.config.trunks.iter().find(|t| t.name == name))
+            .map(|t| super::invite::parse_codecs(&t.codecs))
+            .filter(|codecs| !codecs.is_empty() && !codecs.contains(&offer.codec));
+        let Some(first) = wanted.and_then(|codecs| codecs.first().copied()) else {
+            return (offer, codec);
+        };
+        let Some(media) = super::invite::media_codec(first) else {
+            return (offer, codec);
+        };
+        let payload_type = first.static_payload_type().unwrap_or(OPUS_OFFER_PT);
+        info!(caller = ?offer.codec, trunk_codec = ?first, "the trunk does not take the caller's codec: transcoding");
+        let offer = AudioOffer {
+            codec: first,
+            payload_type,
+            telephone_event_pt: offer.telephone_event_pt.filter(|&pt| pt != payload_type),
+            ptime_ms: offer.ptime_ms,
+        };
+        (offer, media)
     }
 
     /// The destinations for a caller's INVITE, in order ([`crate::routing`]),

@@ -141,6 +141,10 @@ pub struct NegotiatedAudio {
     pub clock_rate: u32,
     /// RFC 4733 DTMF, when offered at the codec's clock rate.
     pub telephone_event_pt: Option<u8>,
+    /// RFC 3389 comfort noise, when offered at the codec's clock rate (the
+    /// static PT 13 is CN/8000 without an rtpmap); never with Opus, which
+    /// has its own DTX.
+    pub comfort_noise_pt: Option<u8>,
     pub ptime_ms: u32,
     /// Our direction, as written in the answer (the offer's reversed).
     pub direction: Direction,
@@ -215,6 +219,7 @@ pub(super) fn negotiate(
                 && pts.contains(pt)
         })
         .map(|(pt, _, _)| pt);
+    let comfort_noise_pt = comfort_noise(m, &pts, codec);
     let ip = m
         .connection
         .as_ref()
@@ -230,6 +235,7 @@ pub(super) fn negotiate(
         payload_type,
         clock_rate: codec.clock_rate(),
         telephone_event_pt,
+        comfort_noise_pt,
         ptime_ms: ptime(offer, m),
         direction: offered.reversed(),
         opus: (codec == AudioCodec::Opus).then(|| {
@@ -238,6 +244,23 @@ pub(super) fn negotiate(
                 .unwrap_or_default()
         }),
     }))
+}
+
+/// The offered CN format at `codec`'s clock rate, if any (RFC 3389 §5: CN
+/// is listed like any format; PT 13 is CN/8000 by RFC 3551 when it has no
+/// rtpmap).
+fn comfort_noise(m: &MediaDescription, pts: &[u8], codec: AudioCodec) -> Option<u8> {
+    if codec == AudioCodec::Opus {
+        return None;
+    }
+    let mapped = rtpmaps(m)
+        .find(|(pt, name, rate)| {
+            name.eq_ignore_ascii_case("CN") && *rate == codec.clock_rate() && pts.contains(pt)
+        })
+        .map(|(pt, _, _)| pt);
+    let static_13 =
+        codec.clock_rate() == 8000 && pts.contains(&13) && rtpmaps(m).all(|(pt, _, _)| pt != 13);
+    mapped.or(static_13.then_some(13))
 }
 
 pub(super) fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription {
@@ -263,6 +286,13 @@ pub(super) fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription
             Some(format!("{te} telephone-event/{}", n.clock_rate)),
         ));
         attributes.push(Attribute::new("fmtp", Some(format!("{te} 0-16"))));
+    }
+    if let Some(cn) = n.comfort_noise_pt {
+        formats.push(cn.to_string());
+        attributes.push(Attribute::new(
+            "rtpmap",
+            Some(format!("{cn} CN/{}", n.clock_rate)),
+        ));
     }
     attributes.push(Attribute::new("ptime", Some(n.ptime_ms.to_string())));
     attributes.push(Attribute::new(n.direction.as_str(), None));
@@ -302,7 +332,8 @@ fn rejected(m: &MediaDescription) -> MediaDescription {
 /// in order: the first usable audio stream is accepted, every other line
 /// (video, a second audio, SRTP profiles we cannot terminate here) gets
 /// port 0. telephone-event is accepted when offered at the chosen codec's
-/// clock rate (so 8000 for PCMU/PCMA/G.722, 48000 for Opus). For Opus the
+/// clock rate (so 8000 for PCMU/PCMA/G.722, 48000 for Opus), and so is
+/// comfort noise (CN, RFC 3389; not with Opus). For Opus the
 /// answer carries our fmtp ([`OpusFmtp::OURS`]) and the negotiated audio
 /// the offerer's ([`NegotiatedAudio::opus`]).
 pub fn answer_audio(

@@ -32,6 +32,8 @@ pub fn offer_audio(
         payload_type: offer.payload_type,
         clock_rate: offer.codec.clock_rate(),
         telephone_event_pt: offer.telephone_event_pt,
+        // Not offered: a bridged leg relays the caller's stream as it is.
+        comfort_noise_pt: None,
         ptime_ms: offer.ptime_ms,
         direction: Direction::SendRecv,
         opus: None,
@@ -62,6 +64,7 @@ pub fn accept_answer(
         telephone_event_pt: accepted
             .telephone_event_pt
             .filter(|pt| Some(*pt) == offer.telephone_event_pt),
+        comfort_noise_pt: None,
         ..accepted
     })
 }

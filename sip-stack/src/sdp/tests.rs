@@ -90,11 +90,38 @@ a=sendrecv\r\n"
             payload_type: 8,
             clock_rate: 8000,
             telephone_event_pt: Some(101),
+            comfort_noise_pt: None,
             ptime_ms: 20,
             direction: Direction::SendRecv,
             opus: None,
         }
     );
+}
+
+/// RFC 3389 "where offered": CN at the codec's clock is answered (static
+/// 13 with or without rtpmap, or a dynamic CN/16000 for a 16 kHz clock),
+/// CN at another clock or next to Opus is not.
+#[test]
+fn comfort_noise_is_answered_where_offered() {
+    let head = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n";
+    let with = |m: &str| format!("{head}{m}");
+    let (sdp, n) = answer(&with("m=audio 5000 RTP/AVP 0 13\r\n"), &[AudioCodec::Pcmu]).unwrap();
+    assert_eq!(n.comfort_noise_pt, Some(13));
+    assert_eq!(sdp.media[0].formats, vec!["0", "13"]);
+    assert!(sdp.to_string().contains("a=rtpmap:13 CN/8000\r\n"));
+    let offer =
+        with("m=audio 5000 RTP/AVP 9 13 98\r\na=rtpmap:13 CN/8000\r\na=rtpmap:98 CN/16000\r\n");
+    let (_, n) = answer(&offer, &[AudioCodec::G722]).unwrap();
+    assert_eq!(n.comfort_noise_pt, Some(13), "G.722's RTP clock is 8000");
+    let offer = with("m=audio 5000 RTP/AVP 0 98\r\na=rtpmap:98 CN/16000\r\n");
+    let (sdp, n) = answer(&offer, &[AudioCodec::Pcmu]).unwrap();
+    assert_eq!(n.comfort_noise_pt, None, "CN at another clock");
+    assert_eq!(sdp.media[0].formats, vec!["0"]);
+    let offer = with("m=audio 5000 RTP/AVP 111 13\r\na=rtpmap:111 opus/48000/2\r\n");
+    let (_, n) = answer(&offer, &[AudioCodec::Opus]).unwrap();
+    assert_eq!(n.comfort_noise_pt, None, "Opus has its own DTX");
+    let (_, n) = answer(&with("m=audio 5000 RTP/AVP 0\r\n"), &[AudioCodec::Pcmu]).unwrap();
+    assert_eq!(n.comfort_noise_pt, None, "not offered");
 }
 
 #[test]
