@@ -312,6 +312,7 @@ pub mod relay;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 pub mod tap;
 mod worker;
 
