@@ -308,6 +308,9 @@ impl MediaEngine {
                 .filter(|_| spec.telephone_event_pt.is_some())
                 .map(|sink| (DtmfReceiver::new(spec.codec.clock_rate()), sink)),
             emodel: EModel::for_codec(spec.codec),
+            srtp: spec
+                .srtp
+                .map(|keys| Box::new(crate::srtp::LegCrypto::new(keys))),
         };
         self.dispatch(leg, target)?;
         self.counters.active_legs.fetch_add(1, Relaxed);

@@ -328,4 +328,5 @@ pub use player::Prompt;
 pub use quality::LegQuality;
 pub use resample::Resampler;
 pub use rtp::{RtpPacket, RtpWriter};
+pub use srtp::{MasterKey, SrtpKeys, SrtpProfile};
 pub use tap::{TapDirection, TapFrame, TapSink, TAP_RATE, TAP_SAMPLES};

@@ -46,11 +46,13 @@
 
 mod context;
 mod kdf;
+mod leg;
 mod replay;
 #[cfg(test)]
 mod tests;
 
 pub use context::SrtpContext;
+pub(crate) use leg::LegCrypto;
 
 use std::fmt;
 
