@@ -531,8 +531,12 @@ impl Leg {
         }
     }
 
-    /// Counts a packet SRTP refused (by why).
-    fn count_srtp_error(&mut self, e: SrtpError) {
+    /// Counts a packet SRTP refused (by why); the first one of a leg is
+    /// logged (a wrong key shows at once, a flood only once).
+    fn count_srtp_error(&mut self, e: SrtpError, len: usize) {
+        if self.stats.srtp_auth_failures + self.stats.srtp_replayed == 0 {
+            tracing::info!(parent: &self.span, error = %e, len, "first packet refused by SRTP");
+        }
         match e {
             SrtpError::AuthFailed => self.stats.srtp_auth_failures += 1,
             SrtpError::Replayed => self.stats.srtp_replayed += 1,
@@ -621,7 +625,7 @@ impl Leg {
         match srtp.unprotect_rtcp(datagram) {
             Ok(len) => datagram.get_mut(..len),
             Err(e) => {
-                self.count_srtp_error(e);
+                self.count_srtp_error(e, datagram.len());
                 None
             }
         }
@@ -670,7 +674,7 @@ impl Leg {
             None => len,
             Some(srtp) => match srtp.unprotect_rtp(datagram) {
                 Ok(plain) => plain,
-                Err(e) => return self.count_srtp_error(e),
+                Err(e) => return self.count_srtp_error(e, len),
             },
         };
         let datagram = buf.get(..len).unwrap_or_default();

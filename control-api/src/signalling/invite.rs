@@ -73,16 +73,25 @@ impl Signalling {
         };
         let bridge_to = destinations.next();
         let codecs = self.codec_preference(source.addr.ip());
-        let rtp_ip = self.config.server.listen_ip;
-        let session_id = super::sdp_session_id();
-        // Negotiate first (the codec decides the leg), then answer with the leg's port.
-        let negotiated = match sdp::answer_audio(&offer, &codecs, rtp_ip, 0, session_id) {
-            Ok((_, negotiated)) => negotiated,
-            Err(e) => {
-                warn!(error = %e, "no acceptable audio in the offer");
+        let srtp_mode = self.srtp_mode_for_source(source.addr.ip());
+        let srtp = match self.srtp_answer(srtp_mode, source.transport) {
+            Ok(srtp) => srtp,
+            Err(why) => {
+                warn!(why, transport = %source.transport, "INVITE not acceptable");
                 return self.reject(tx, &req, 488, "Not Acceptable Here");
             }
         };
+        let rtp_ip = self.config.server.listen_ip;
+        let session_id = super::sdp_session_id();
+        // Negotiate first (the codec decides the leg), then answer with the leg's port.
+        let negotiated =
+            match sdp::answer_audio_srtp(&offer, &codecs, srtp.as_ref(), rtp_ip, 0, session_id) {
+                Ok((_, negotiated)) => negotiated,
+                Err(e) => {
+                    warn!(error = %e, "no acceptable audio in the offer");
+                    return self.reject(tx, &req, 488, "Not Acceptable Here");
+                }
+            };
         let Some(codec) = media_codec(negotiated.codec) else {
             return self.reject(tx, &req, 488, "Not Acceptable Here");
         };
@@ -99,6 +108,7 @@ impl Signalling {
         spec.ptime_ms = negotiated.ptime_ms;
         spec.remote = Some(negotiated.remote_rtp);
         spec.telephone_event_pt = negotiated.telephone_event_pt;
+        spec.srtp = negotiated.srtp.as_ref().and_then(super::srtp::media_keys);
         spec.dtmf = Some(self.dtmf_sink(&call_id, "caller"));
         // A bridged caller hears the other party, not our prompt.
         spec.prompt = if bridge_to.is_some() {
@@ -125,8 +135,14 @@ impl Signalling {
         // A caller may start on hold (sendonly or inactive offer).
         leg.set_sending(sends(negotiated.direction));
         let local_rtp = leg.local_addr();
-        let answer = match sdp::answer_audio(&offer, &codecs, rtp_ip, local_rtp.port(), session_id)
-        {
+        let answer = match sdp::answer_audio_srtp(
+            &offer,
+            &codecs,
+            srtp.as_ref(),
+            rtp_ip,
+            local_rtp.port(),
+            session_id,
+        ) {
             Ok((answer, _)) => answer,
             Err(e) => {
                 warn!(error = %e, "SDP answer failed");
@@ -181,6 +197,7 @@ impl Signalling {
                 transport: source.transport.to_string(),
             }),
         );
+        info!(srtp = negotiated.srtp.is_some(), proto = %negotiated.proto, "offer accepted");
         let answered_event = CallAnswered {
             codec: negotiated.codec_name().into(),
             local_rtp: local_rtp.to_string(),
@@ -199,6 +216,7 @@ impl Signalling {
             answered_event,
             codec: negotiated.codec,
             caller_media,
+            srtp: srtp.filter(|_| negotiated.srtp.is_some()),
             outbound,
             session_agreed,
             reliable,
@@ -284,6 +302,7 @@ impl Signalling {
                 c.codec,
                 c.dialog.local_contact.clone(),
                 Some(c.answer.clone()),
+                c.srtp,
             )),
             (None, Some(o)) => self.outbound_ids.get(call_id).map(|owner| {
                 (
@@ -297,11 +316,15 @@ impl Signalling {
                         .map(|d| d.local_contact.clone())
                         .unwrap_or_default(),
                     None,
+                    o.srtp
+                        .as_ref()
+                        .filter(|_| o.srtp_agreed)
+                        .map(super::srtp::answer_for_offered),
                 )
             }),
             (None, None) => None,
         };
-        let Some((owner, party, span, leg, codec, contact, our_sdp)) = found else {
+        let Some((owner, party, span, leg, codec, contact, our_sdp, srtp)) = found else {
             return self.reject(tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         let is_invite = req.method == Method::Invite;
@@ -331,7 +354,8 @@ impl Signalling {
             None
         } else {
             let answered = parse_offer(&req).ok().and_then(|offer| {
-                sdp::answer_audio(&offer, &[codec], rtp_ip, port, super::sdp_session_id()).ok()
+                let id = super::sdp_session_id();
+                sdp::answer_audio_srtp(&offer, &[codec], srtp.as_ref(), rtp_ip, port, id).ok()
             });
             match answered {
                 Some(answered) => Some(answered),
@@ -341,7 +365,11 @@ impl Signalling {
         let mut ok = Response::for_request(&req, 200, "OK");
         match &answer {
             Some((answer, negotiated)) => {
-                span.in_scope(|| info!(method = %req.method, remote_rtp = %negotiated.remote_rtp, "offer in dialog accepted"));
+                span.in_scope(|| info!(method = %req.method, remote_rtp = %negotiated.remote_rtp, srtp = negotiated.srtp.is_some(), "offer in dialog accepted"));
+                if srtp.is_some() {
+                    // Keys first: the packets after the new remote use them.
+                    leg.set_srtp(negotiated.srtp.as_ref().and_then(super::srtp::media_keys));
+                }
                 leg.set_remote(negotiated.remote_rtp);
                 let sending = sends(negotiated.direction);
                 if leg.sending() != sending {
