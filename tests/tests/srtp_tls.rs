@@ -4,6 +4,9 @@
 //! the decrypted speech sample for sample and plays its prompt, which
 //! baresip decrypts and dumps. And the policy: SDES keys never travel over
 //! cleartext signalling, and a `mandatory` engine refuses plain RTP.
+//! Last, the B2BUA: a plain SIPp caller is bridged over TLS to a baresip
+//! agent on a `srtp = "mandatory"` trunk: RTP/SAVP out, each leg doing its
+//! own crypto, packets re-protected on the way.
 
 use control_api::proto::call_event::Event;
 use std::net::UdpSocket;
@@ -12,18 +15,36 @@ use std::process::Command;
 use std::time::Duration;
 use switchboard_e2e::audio::{self, Speech};
 use switchboard_e2e::engine::Engine;
+use switchboard_e2e::sipp::Sipp;
 use switchboard_e2e::stream_ua::write_test_certificate;
-use switchboard_e2e::{event_kinds, events_until_ended, free_udp_range, tests_dir, Scratch};
+use switchboard_e2e::{
+    event_kinds, events_until_ended, free_udp_range, run_checked, tests_dir, Scratch,
+};
 
 /// baresip as a PCMU user agent speaking SIP over TLS and SRTP only,
 /// trusting `ca` for the engine's certificate.
 fn baresip_config(scratch: &Scratch, sip_port: u16, source: &Path, ca: &str) -> PathBuf {
+    baresip_config_as(scratch, "caller", sip_port, source, (ca, None))
+}
+
+/// The same as `user`; with `cert` (certificate and key in one PEM) it
+/// also serves TLS, on `sip_port + 1` (baresip's choice).
+fn baresip_config_as(
+    scratch: &Scratch,
+    user: &str,
+    sip_port: u16,
+    source: &Path,
+    (ca, cert): (&str, Option<&Path>),
+) -> PathBuf {
     let dir = scratch.path("baresip");
     let dump = scratch.path("baresip-dump");
+    let cert = cert
+        .map(|c| format!("sip_certificate {}\n", c.display()))
+        .unwrap_or_default();
     std::fs::create_dir_all(&dir).expect("config dir");
     std::fs::create_dir_all(&dump).expect("dump dir");
     let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nsip_cafile {ca}\n\
+        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nsip_cafile {ca}\n{cert}\
          net_interface 127.0.0.1\ndns_server 127.0.0.1:53\n\
          audio_source aufile,{source}\naudio_player aufile,{heard}\naudio_alert aufile,/dev/null\n\
          audio_srate 8000\naudio_channels 1\nanswermode auto\nsnd_path {dump}\n\
@@ -36,7 +57,7 @@ fn baresip_config(scratch: &Scratch, sip_port: u16, source: &Path, ca: &str) -> 
     std::fs::write(dir.join("config"), config).expect("config");
     std::fs::write(
         dir.join("accounts"),
-        "<sip:caller@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp-mand;audio_codecs=PCMU\n",
+        format!("<sip:{user}@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp-mand;answermode=auto;audio_codecs=PCMU\n"),
     )
     .expect("accounts");
     std::fs::write(dir.join("contacts"), "").expect("contacts");
@@ -188,5 +209,115 @@ fn sdes_over_udp_gets_488_and_mandatory_refuses_plain_rtp() {
     assert_eq!(
         final_status(&socket, &engine, &message("savp-offer.sip")),
         488
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b2bua_bridges_a_plain_caller_to_an_srtp_agent_over_tls() {
+    let scratch = Scratch::new("srtp-bridge");
+    let caller = Speech::generate(&scratch, "Hello, I am calling about my invoice.");
+    let agent = Speech::generate_as(&scratch, "agent", "Of course, let me look that up.");
+    let talk_ms = caller.reference.len().max(agent.reference.len()) as u64 / 8;
+    // The agent talks, then stays silent until the caller hangs up.
+    let agent_source = scratch.path("agent-padded.wav");
+    run_checked(
+        Command::new("sox")
+            .arg("-D")
+            .arg(scratch.path("agent-ref.wav"))
+            .arg(&agent_source)
+            .args(["pad", "0", "8"]),
+    );
+    let (cert, key, _) = write_test_certificate(&scratch.0);
+    let both = scratch.path("agent-cert-key.pem");
+    let pem = std::fs::read_to_string(&cert).expect("cert")
+        + &std::fs::read_to_string(&key).expect("key");
+    std::fs::write(&both, pem).expect("write cert+key");
+    let agent_sip = free_udp_range(2);
+    let config = baresip_config_as(
+        &scratch,
+        "agent",
+        agent_sip,
+        &agent_source,
+        (&cert, Some(&both)),
+    );
+    let mut baresip = Command::new("baresip")
+        .arg("-f")
+        .arg(&config)
+        .args(["-t", "40"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run baresip (Debian package baresip)");
+    std::thread::sleep(Duration::from_millis(500));
+
+    let engine_config = scratch.path("switchboard.toml");
+    std::fs::write(
+        &engine_config,
+        format!(
+            "[sip]\ntls_ca = \"{cert}\"\n\n\
+             [[trunks]]\nname = \"agents\"\naddress = \"sip:127.0.0.1:{tls};transport=tls\"\n\
+             options_interval_secs = 0\nsrtp = \"mandatory\"\n\n\
+             [[routes]]\ndid = \"*\"\ntrunks = [\"agents\"]\n",
+            tls = agent_sip + 1
+        ),
+    )
+    .expect("engine config");
+    let engine = Engine::start(
+        &scratch,
+        &[("SWITCHBOARD_CONFIG", engine_config.display().to_string())],
+    );
+    let (_grpc, mut events) = engine.subscribe().await;
+    let caller_sipp = Sipp::call(
+        "uac_pcmu_speech.xml",
+        engine.sip,
+        &scratch.0,
+        talk_ms + 1500,
+    );
+    let events = events_until_ended(&mut events, Duration::from_secs(60)).await;
+    tokio::task::spawn_blocking(move || caller_sipp.assert_success(Duration::from_secs(30)))
+        .await
+        .expect("sipp task");
+    let _ = baresip.kill();
+    let out = baresip.wait_with_output().expect("baresip output");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("SRTP is Enabled (cryptosuite=AES_CM_128_HMAC_SHA1_80)"),
+        "{log}"
+    );
+
+    assert_eq!(event_kinds(&events), ["started", "answered", "ended"]);
+    let Some(Event::Ended(ended)) = &events.last().expect("ended").event else {
+        unreachable!()
+    };
+    let lines = engine.log_lines();
+    let said = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    assert!(
+        said("SRTP keys set srtp=true remote_key=true"),
+        "no SRTP on the agent leg"
+    );
+    assert!(
+        said("offer accepted srtp=false"),
+        "the caller's leg is plain RTP"
+    );
+
+    // The agent (SRTP, decrypted by the engine) in the recording's right
+    // channel; the caller (plain) on the left.
+    let (left, right, _) = audio::read_stereo(Path::new(&ended.recording_path));
+    let (_, corr) = audio::best_alignment(&left, &caller.reference, 16_000);
+    assert!(corr > 0.95, "caller channel correlates {corr:.3}");
+    let (_, corr) = audio::best_alignment(&right, &agent.reference, 16_000);
+    assert!(corr > 0.95, "agent channel (SRTP) correlates {corr:.3}");
+
+    // What baresip decrypted: the caller's speech, relayed and re-protected.
+    let dump = std::fs::read_dir(scratch.path("baresip-dump"))
+        .expect("dump dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip's decoded-audio dump");
+    let heard = audio::read_mono(&dump);
+    let (_, corr) = audio::best_alignment(&heard, &caller.reference, 16_000);
+    assert!(
+        corr > 0.9,
+        "the agent heard the caller with correlation {corr:.3}"
     );
 }
