@@ -72,6 +72,12 @@ impl SrtpContext {
         self.profile
     }
 
+    /// Switches between the AES-CM-128 suites, which share session keys
+    /// and differ only in the SRTP tag length.
+    pub(crate) fn set_profile(&mut self, profile: SrtpProfile) {
+        self.profile = profile;
+    }
+
     /// Encrypts the RTP packet in `buf[..len]` and appends its tag; returns
     /// the SRTP length. `buf` needs room for the tag past `len`.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {

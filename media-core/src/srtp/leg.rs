@@ -22,9 +22,15 @@ impl LegCrypto {
     /// whose key did not change is kept as it is: restarting our sending
     /// context with the same key would restart its ROC and reuse keystream,
     /// and restarting the receiving one would forget its replay windows.
+    /// The same key under the other AES-CM suite (a re-offer picked
+    /// another tag) keeps its context too, with the new tag length: the
+    /// session keys are the same, and so must the packet indices be.
     pub(crate) fn rekey(&mut self, keys: SrtpKeys) {
-        if keys.local != self.keys.local {
-            self.tx = SrtpContext::new(&keys.local);
+        let (old, new) = (&self.keys.local, &keys.local);
+        if (old.key, old.salt) == (new.key, new.salt) {
+            self.tx.set_profile(new.profile);
+        } else {
+            self.tx = SrtpContext::new(new);
         }
         if keys.remote != self.keys.remote {
             self.rx = keys.remote.as_ref().map(SrtpContext::new);

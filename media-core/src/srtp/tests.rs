@@ -285,3 +285,40 @@ fn known_answers_for_srtp_and_srtcp() {
     let n = tx.protect_rtcp(&mut scratch, 24).unwrap();
     assert_eq!(scratch[..n].to_vec(), hex(want));
 }
+
+#[test]
+fn rekey_keeps_the_sending_context_for_the_same_key() {
+    let (ours, theirs) = (key(P80), MasterKey::new(P80, [5; 16], [6; 14]));
+    let mut leg = super::LegCrypto::new(SrtpKeys {
+        local: ours.clone(),
+        remote: None,
+    });
+    let mut buf = [0u8; 256];
+    assert_eq!(leg.unprotect_rtp(&mut buf[..50]), Err(SrtpError::NoKey));
+    // Our stream wraps its sequence: ROC 1 from here on.
+    for seq in [65_535u16, 0] {
+        let (mut b, n) = rtp(seq, 1);
+        leg.protect_rtp(&mut b, n).unwrap();
+    }
+    // The answer brings their key, and a re-offer our key under _32.
+    leg.rekey(SrtpKeys {
+        local: ours.clone(),
+        remote: Some(theirs.clone()),
+    });
+    leg.rekey(SrtpKeys {
+        local: MasterKey { profile: P32, ..ours.clone() },
+        remote: Some(theirs.clone()),
+    });
+    let (mut b, n) = rtp(1, 1);
+    let m = leg.protect_rtp(&mut b, n).unwrap();
+    assert_eq!(m, n + 4, "the new suite's tag");
+    // A receiver that followed the stream (ROC 1) authenticates it.
+    let mut rx = SrtpContext::new(&MasterKey { profile: P32, ..ours });
+    let mut warm = SrtpContext::new(&key(P32));
+    for seq in [65_535u16, 0] {
+        let (mut b2, n2) = rtp(seq, 1);
+        let m2 = warm.protect_rtp(&mut b2, n2).unwrap();
+        rx.unprotect_rtp(&mut b2[..m2]).unwrap();
+    }
+    assert_eq!(rx.unprotect_rtp(&mut b[..m]), Ok(n), "index kept ROC 1");
+}
