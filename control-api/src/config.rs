@@ -633,6 +633,38 @@ mod tests {
     }
 
     #[test]
+    fn srtp_modes_from_files_and_mandatory_trunks_need_tls() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "sb.toml",
+                "[sip]\nsrtp = \"off\"\n[[trunks]]\nname = \"a\"\n\
+                 address = \"sip:192.0.2.1:5061;transport=tls\"\nsrtp = \"mandatory\"\n",
+            )?;
+            let c = Config::load(Some(Path::new("sb.toml"))).unwrap();
+            assert_eq!(c.sip.srtp, SrtpMode::Off);
+            assert_eq!(c.trunks[0].srtp, Some(SrtpMode::Mandatory));
+            jail.set_env("SWITCHBOARD_SIP__SRTP", "sometimes");
+            assert!(Config::load(Some(Path::new("sb.toml"))).is_err());
+            Ok(())
+        });
+        let mut c = Config::default();
+        assert_eq!(
+            (c.sip.srtp, c.sip.srtp_over_cleartext),
+            (SrtpMode::Optional, false)
+        );
+        c.trunks.push(TrunkConfig {
+            name: "udp".into(),
+            address: "192.0.2.1:5060".into(),
+            srtp: Some(SrtpMode::Mandatory),
+            ..TrunkConfig::default()
+        });
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("needs a TLS address"), "{err}");
+        c.sip.srtp_over_cleartext = true;
+        c.validate().unwrap();
+    }
+
+    #[test]
     fn codecs_opus_first_by_default_any_case_unknown_refused() {
         let mut c = Config::default();
         assert_eq!(c.sip.codecs, ["OPUS", "G722", "PCMU", "PCMA"]);

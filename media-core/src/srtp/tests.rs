@@ -222,11 +222,11 @@ fn srtcp_round_trips_and_refuses_replays_and_forgeries() {
     assert_eq!(buf[..8], plain[..8]);
     assert_ne!(buf[8..len], plain[8..]);
     assert_eq!(buf[len..len + 4], [0x80, 0, 0, 0], "E set, index 0");
-    let copy = buf;
+    let mut copy = buf;
     assert_eq!(rx.unprotect_rtcp(&mut buf[..n]), Ok(len));
     assert_eq!(buf[..len], plain[..]);
     assert_eq!(
-        rx.unprotect_rtcp(&mut copy.clone()[..n]),
+        rx.unprotect_rtcp(&mut copy[..n]),
         Err(SrtpError::Replayed)
     );
     let (mut next, len) = rtcp_rr();
@@ -306,14 +306,20 @@ fn rekey_keeps_the_sending_context_for_the_same_key() {
         remote: Some(theirs.clone()),
     });
     leg.rekey(SrtpKeys {
-        local: MasterKey { profile: P32, ..ours.clone() },
+        local: MasterKey {
+            profile: P32,
+            ..ours.clone()
+        },
         remote: Some(theirs.clone()),
     });
     let (mut b, n) = rtp(1, 1);
     let m = leg.protect_rtp(&mut b, n).unwrap();
     assert_eq!(m, n + 4, "the new suite's tag");
     // A receiver that followed the stream (ROC 1) authenticates it.
-    let mut rx = SrtpContext::new(&MasterKey { profile: P32, ..ours });
+    let mut rx = SrtpContext::new(&MasterKey {
+        profile: P32,
+        ..ours
+    });
     let mut warm = SrtpContext::new(&key(P32));
     for seq in [65_535u16, 0] {
         let (mut b2, n2) = rtp(seq, 1);
