@@ -225,10 +225,7 @@ fn srtcp_round_trips_and_refuses_replays_and_forgeries() {
     let mut copy = buf;
     assert_eq!(rx.unprotect_rtcp(&mut buf[..n]), Ok(len));
     assert_eq!(buf[..len], plain[..]);
-    assert_eq!(
-        rx.unprotect_rtcp(&mut copy[..n]),
-        Err(SrtpError::Replayed)
-    );
+    assert_eq!(rx.unprotect_rtcp(&mut copy[..n]), Err(SrtpError::Replayed));
     let (mut next, len) = rtcp_rr();
     let n = tx.protect_rtcp(&mut next, len).unwrap();
     assert_eq!(next[len..len + 4], [0x80, 0, 0, 1]);
