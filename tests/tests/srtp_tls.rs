@@ -108,6 +108,11 @@ async fn baresip_calls_over_tls_with_srtp() {
         unreachable!()
     };
     assert_eq!(started.transport, "tls");
+    let Some(Event::Answered(answered)) = &events[1].event else {
+        unreachable!()
+    };
+    assert!(answered.srtp, "{answered:?}");
+    assert_eq!(answered.media_proto, "RTP/SAVP");
     let Some(Event::Ended(ended)) = &events.last().expect("ended").event else {
         unreachable!()
     };
@@ -121,6 +126,9 @@ async fn baresip_calls_over_tls_with_srtp() {
     );
     let rtp = ended.rtp.expect("rtp counters");
     assert!(rtp.packets_received + 2 >= speech.packets(), "{rtp:?}");
+    // baresip's RTCP BYE after its SRTP session is torn down is the one
+    // packet a clean call may refuse.
+    assert!(rtp.srtp_auth_failures <= 2, "{rtp:?}");
 
     // The speech, decrypted by the engine, in the recording sample for sample.
     let (left, _, rate) = audio::read_stereo(Path::new(&ended.recording_path));

@@ -374,6 +374,8 @@ pub fn counters(s: &LegStats) -> RtpCounters {
         frames_dropped_for_delay: s.frames_dropped_for_delay,
         frames_inserted_for_delay: s.frames_inserted_for_delay,
         jitter_buffer_ms: s.jitter_delay_ms,
+        srtp_auth_failures: s.srtp_auth_failures,
+        srtp_replayed: s.srtp_replayed,
     }
 }
 
@@ -402,6 +404,10 @@ fn add_rtp_metrics(before: &LegStats, now: &LegStats) {
         .increment(delta(before.bytes_sent, now.bytes_sent));
     metrics::counter!("switchboard_rtp_packets_lost_total")
         .increment(delta(before.packets_lost, now.packets_lost));
+    metrics::counter!("switchboard_srtp_auth_failures_total")
+        .increment(delta(before.srtp_auth_failures, now.srtp_auth_failures));
+    metrics::counter!("switchboard_srtp_replayed_total")
+        .increment(delta(before.srtp_replayed, now.srtp_replayed));
 }
 
 fn unix_ms(t: SystemTime) -> i64 {

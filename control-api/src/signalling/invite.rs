@@ -202,6 +202,8 @@ impl Signalling {
             codec: negotiated.codec_name().into(),
             local_rtp: local_rtp.to_string(),
             remote_rtp: negotiated.remote_rtp.to_string(),
+            srtp: negotiated.srtp.is_some(),
+            media_proto: negotiated.proto.clone(),
         };
         let bridged = outbound.is_some();
         drop(_entered);
