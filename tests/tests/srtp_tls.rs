@@ -5,8 +5,9 @@
 //! baresip decrypts and dumps. And the policy: SDES keys never travel over
 //! cleartext signalling, and a `mandatory` engine refuses plain RTP.
 //! Last, the B2BUA: a plain SIPp caller is bridged over TLS to a baresip
-//! agent on a `srtp = "mandatory"` trunk: RTP/SAVP out, each leg doing its
-//! own crypto, packets re-protected on the way.
+//! agent on a `srtp = "mandatory"` trunk (RTP/SAVP out) and on an
+//! `optional` one (best effort: RTP/AVP with a crypto line), each leg doing
+//! its own crypto, packets re-protected on the way.
 
 use control_api::proto::call_event::Event;
 use std::net::UdpSocket;
@@ -24,14 +25,22 @@ use switchboard_e2e::{
 /// baresip as a PCMU user agent speaking SIP over TLS and SRTP only,
 /// trusting `ca` for the engine's certificate.
 fn baresip_config(scratch: &Scratch, sip_port: u16, source: &Path, ca: &str) -> PathBuf {
-    baresip_config_as(scratch, "caller", sip_port, source, (ca, None))
+    baresip_config_as(
+        scratch,
+        ("caller", "srtp-mand"),
+        sip_port,
+        source,
+        (ca, None),
+    )
 }
 
-/// The same as `user`; with `cert` (certificate and key in one PEM) it
-/// also serves TLS, on `sip_port + 1` (baresip's choice).
+/// The same as `user` with media encryption `mediaenc` (`srtp-mand`:
+/// RTP/SAVP only; `srtp`: best effort, SDES on RTP/AVP); with `cert`
+/// (certificate and key in one PEM) it also serves TLS, on `sip_port + 1`
+/// (baresip's choice).
 fn baresip_config_as(
     scratch: &Scratch,
-    user: &str,
+    (user, mediaenc): (&str, &str),
     sip_port: u16,
     source: &Path,
     (ca, cert): (&str, Option<&Path>),
@@ -57,7 +66,7 @@ fn baresip_config_as(
     std::fs::write(dir.join("config"), config).expect("config");
     std::fs::write(
         dir.join("accounts"),
-        format!("<sip:{user}@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp-mand;answermode=auto;audio_codecs=PCMU\n"),
+        format!("<sip:{user}@127.0.0.1;transport=tls>;regint=0;mediaenc={mediaenc};answermode=auto;audio_codecs=PCMU\n"),
     )
     .expect("accounts");
     std::fs::write(dir.join("contacts"), "").expect("contacts");
@@ -222,7 +231,20 @@ fn sdes_over_udp_gets_488_and_mandatory_refuses_plain_rtp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b2bua_bridges_a_plain_caller_to_an_srtp_agent_over_tls() {
-    let scratch = Scratch::new("srtp-bridge");
+    bridge_to_srtp_agent("mandatory", "srtp-mand", "RTP/SAVP").await;
+}
+
+/// `optional` offers RTP/AVP with a crypto line; baresip in best-effort
+/// mode takes it, so the agent leg is SRTP all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b2bua_offers_best_effort_srtp_on_an_optional_trunk() {
+    bridge_to_srtp_agent("optional", "srtp", "RTP/AVP+crypto").await;
+}
+
+/// A plain SIPp caller bridged to a baresip agent over TLS on a trunk with
+/// `srtp = trunk_mode`; the engine must offer `offered`.
+async fn bridge_to_srtp_agent(trunk_mode: &str, mediaenc: &str, offered: &str) {
+    let scratch = Scratch::new(&format!("srtp-bridge-{trunk_mode}"));
     let caller = Speech::generate(&scratch, "Hello, I am calling about my invoice.");
     let agent = Speech::generate_as(&scratch, "agent", "Of course, let me look that up.");
     let talk_ms = caller.reference.len().max(agent.reference.len()) as u64 / 8;
@@ -243,7 +265,7 @@ async fn b2bua_bridges_a_plain_caller_to_an_srtp_agent_over_tls() {
     let agent_sip = free_udp_range(2);
     let config = baresip_config_as(
         &scratch,
-        "agent",
+        ("agent", mediaenc),
         agent_sip,
         &agent_source,
         (&cert, Some(&both)),
@@ -264,7 +286,7 @@ async fn b2bua_bridges_a_plain_caller_to_an_srtp_agent_over_tls() {
         format!(
             "[sip]\ntls_ca = \"{cert}\"\n\n\
              [[trunks]]\nname = \"agents\"\naddress = \"sip:127.0.0.1:{tls};transport=tls\"\n\
-             options_interval_secs = 0\nsrtp = \"mandatory\"\n\n\
+             options_interval_secs = 0\nsrtp = \"{trunk_mode}\"\n\n\
              [[routes]]\ndid = \"*\"\ntrunks = [\"agents\"]\n",
             tls = agent_sip + 1
         ),
@@ -299,6 +321,10 @@ async fn b2bua_bridges_a_plain_caller_to_an_srtp_agent_over_tls() {
     };
     let lines = engine.log_lines();
     let said = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    assert!(
+        said(&format!("offered=\"{offered}\"")),
+        "the INVITE did not offer {offered}"
+    );
     assert!(
         said("SRTP keys set srtp=true remote_key=true"),
         "no SRTP on the agent leg"

@@ -231,7 +231,12 @@ impl Signalling {
             target,
             self.me.tcp_port(),
         );
-        info!(target = %dest, outbound_call_id = %outbound_call_id, ?purpose, "INVITE to the target");
+        let offered = match &srtp {
+            Some(s) if s.savp => "RTP/SAVP",
+            Some(_) => "RTP/AVP+crypto",
+            None => "RTP/AVP",
+        };
+        info!(target = %dest, outbound_call_id = %outbound_call_id, ?purpose, offered, "INVITE to the target");
         let invite_tx = self
             .endpoint
             .send_request(std::time::Instant::now(), invite.clone(), dest);
