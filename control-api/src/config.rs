@@ -77,6 +77,31 @@ pub struct TrunkConfig {
     pub register: bool,
     /// Expiry asked for in REGISTER, seconds (the registrar may grant less).
     pub register_expires_secs: u32,
+    /// SDES-SRTP for calls from and to this trunk; unset: `sip.srtp`.
+    /// `mandatory` needs a TLS `address` (SDES keys travel in the SDP).
+    pub srtp: Option<SrtpMode>,
+}
+
+/// Whether media is SRTP-protected (SDES, RFC 4568), per trunk or for
+/// everything else (`sip.srtp`).
+///
+/// Inbound: `off` answers only RTP/AVP (an RTP/SAVP-only offer gets 488);
+/// `optional` answers an offer with a usable `a=crypto` with SRTP (RTP/SAVP,
+/// or RTP/AVP with crypto) and a plain one with plain RTP; `mandatory`
+/// answers 488 to an offer without usable crypto. Outbound: `optional`
+/// offers RTP/AVP with an `a=crypto` line (best effort: a peer without SDES
+/// ignores it and answers plain), `mandatory` offers RTP/SAVP.
+///
+/// Keys only ever travel over TLS: over UDP/TCP signalling SRTP is
+/// neither answered nor offered (so `optional` means plain RTP there and
+/// `mandatory` refuses the call with 488) unless `sip.srtp_over_cleartext`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpMode {
+    Off,
+    #[default]
+    Optional,
+    Mandatory,
 }
 
 /// Failed OPTIONS pings in a row that mark a trunk down.
@@ -94,6 +119,7 @@ impl Default for TrunkConfig {
             password: String::new(),
             register: false,
             register_expires_secs: 3600,
+            srtp: None,
         }
     }
 }
@@ -194,6 +220,14 @@ pub struct SipConfig {
     /// The shortest session interval accepted (Min-SE); shorter requests
     /// get 422. RFC 4028 puts the floor at 90 s; lower values are for tests.
     pub session_min_se_secs: u32,
+    /// SDES-SRTP for calls that come from or go to no trunk (see
+    /// [`SrtpMode`]); a trunk's own `srtp` overrides it. `optional`: SRTP
+    /// when a TLS caller offers it.
+    pub srtp: SrtpMode,
+    /// Allow SDES keys over UDP/TCP signalling, where anyone on the path
+    /// reads them from the SDP (and so decrypts the media). Off: SRTP is
+    /// negotiated only over TLS.
+    pub srtp_over_cleartext: bool,
 }
 
 /// A digest user: a password, or its HA1 (`MD5(user:realm:password)` /
@@ -314,6 +348,8 @@ impl Default for SipConfig {
             invite_rate_per_source: 20.0,
             invite_burst_per_source: 40,
             blocked_user_agents: sip_stack::protection::UserAgentFilter::default_signatures(),
+            srtp: SrtpMode::Optional,
+            srtp_over_cleartext: false,
         }
     }
 }
@@ -458,6 +494,16 @@ impl Config {
                     t.name
                 )));
             }
+            let tls = t
+                .target()
+                .is_some_and(|p| p.transport == sip_stack::transport::TransportKind::Tls);
+            if t.srtp == Some(SrtpMode::Mandatory) && !tls && !self.sip.srtp_over_cleartext {
+                return Err(ConfigError::Invalid(format!(
+                    "trunk {}: srtp = \"mandatory\" needs a TLS address (sip:...;transport=tls \
+                     or sips:), or sip.srtp_over_cleartext = true",
+                    t.name
+                )));
+            }
             if t.register && (t.username.is_empty() || t.register_expires_secs == 0) {
                 return Err(ConfigError::Invalid(format!(
                     "trunk {}: register needs a username and register_expires_secs above 0",
@@ -586,6 +632,38 @@ mod tests {
             assert!(!c.recording.enabled, "file wins over defaults");
             Ok(())
         });
+    }
+
+    #[test]
+    fn srtp_modes_from_files_and_mandatory_trunks_need_tls() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "sb.toml",
+                "[sip]\nsrtp = \"off\"\n[[trunks]]\nname = \"a\"\n\
+                 address = \"sip:192.0.2.1:5061;transport=tls\"\nsrtp = \"mandatory\"\n",
+            )?;
+            let c = Config::load(Some(Path::new("sb.toml"))).unwrap();
+            assert_eq!(c.sip.srtp, SrtpMode::Off);
+            assert_eq!(c.trunks[0].srtp, Some(SrtpMode::Mandatory));
+            jail.set_env("SWITCHBOARD_SIP__SRTP", "sometimes");
+            assert!(Config::load(Some(Path::new("sb.toml"))).is_err());
+            Ok(())
+        });
+        let mut c = Config::default();
+        assert_eq!(
+            (c.sip.srtp, c.sip.srtp_over_cleartext),
+            (SrtpMode::Optional, false)
+        );
+        c.trunks.push(TrunkConfig {
+            name: "udp".into(),
+            address: "192.0.2.1:5060".into(),
+            srtp: Some(SrtpMode::Mandatory),
+            ..TrunkConfig::default()
+        });
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("needs a TLS address"), "{err}");
+        c.sip.srtp_over_cleartext = true;
+        c.validate().unwrap();
     }
 
     #[test]

@@ -64,6 +64,14 @@ fn describe() {
         "RTP packets lost (sequence gaps)."
     );
     describe_counter!(
+        "switchboard_srtp_auth_failures_total",
+        "SRTP/SRTCP packets dropped: authentication failed."
+    );
+    describe_counter!(
+        "switchboard_srtp_replayed_total",
+        "SRTP/SRTCP packets dropped as replays."
+    );
+    describe_counter!(
         "switchboard_asr_stream_failures_total",
         "Speech streams that failed."
     );

@@ -314,6 +314,9 @@ impl MediaEngine {
                 .telephone_event_pt
                 .map(|_| (DtmfReceiver::new(spec.codec.clock_rate()), spec.dtmf)),
             emodel: EModel::for_codec(spec.codec),
+            srtp: spec
+                .srtp
+                .map(|keys| Box::new(crate::srtp::LegCrypto::new(keys))),
         };
         self.dispatch(leg, target)?;
         self.counters.active_legs.fetch_add(1, Relaxed);

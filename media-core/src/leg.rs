@@ -21,6 +21,7 @@ use crate::dtmf::{event_for_digit, DtmfSink};
 use crate::opus::OpusParams;
 use crate::player::Prompt;
 use crate::quality::{AtomicQuality, LegQuality};
+use crate::srtp::SrtpKeys;
 use crate::tap::{TapDirection, TapSink};
 use crate::worker::{Command, WorkerLink};
 use crate::MediaError;
@@ -73,6 +74,11 @@ pub struct LegSpec {
     /// Mean RTCP report interval (each one randomized to 0.5–1.5 times
     /// it; RFC 3550's 5 s minimum by default). At least 100 ms.
     pub rtcp_interval: Duration,
+    /// SRTP (RFC 3711) for RTP and RTCP, muxed or not: what we send is
+    /// protected with `local`, what we receive must authenticate with
+    /// `remote` or is dropped (counted, never latched). `None`: plain RTP.
+    /// Keys can change later with [`LegHandle::set_srtp`].
+    pub srtp: Option<SrtpKeys>,
 }
 
 impl LegSpec {
@@ -95,6 +101,7 @@ impl LegSpec {
             colocate_with: None,
             rtcp_mux: false,
             rtcp_interval: crate::rtcp::DEFAULT_INTERVAL,
+            srtp: None,
         }
     }
 }
@@ -117,6 +124,7 @@ impl fmt::Debug for LegSpec {
             .field("colocate_with", &self.colocate_with)
             .field("rtcp_mux", &self.rtcp_mux)
             .field("rtcp_interval", &self.rtcp_interval)
+            .field("srtp", &self.srtp.as_ref().map(|k| k.local.profile))
             .finish()
     }
 }
@@ -136,7 +144,8 @@ pub struct LegStats {
     pub packets_lost: u64,
     /// Packets that arrived after their playout time.
     pub packets_late: u64,
-    /// Not RTP, wrong payload type, or from a foreign source after latching.
+    /// Not RTP, wrong payload type, from a foreign source after latching,
+    /// or (on an SRTP leg) too short for SRTP or before the far end's key.
     pub packets_invalid: u64,
     pub dtmf_packets: u64,
     /// RFC 3389 comfort noise packets received (not audio, not loss).
@@ -171,6 +180,11 @@ pub struct LegStats {
     pub frames_inserted_for_delay: u64,
     /// The jitter buffer's current target delay (a gauge, not a counter).
     pub jitter_delay_ms: u64,
+    /// SRTP or SRTCP packets whose authentication tag did not verify
+    /// (forged, corrupted, wrong key, or plain RTP on an SRTP leg); dropped.
+    pub srtp_auth_failures: u64,
+    /// SRTP or SRTCP packets dropped as replays (or older than the window).
+    pub srtp_replayed: u64,
 }
 
 /// The final account of a stopped leg.
@@ -224,6 +238,8 @@ atomic_stats!(
     packets_discarded,
     send_errors,
     packets_forwarded,
+    srtp_auth_failures,
+    srtp_replayed,
 );
 
 /// State shared between a leg's handles and its worker.
@@ -373,6 +389,27 @@ impl LegHandle {
         self.link()
             .try_send(cmd)
             .map_err(|_| MediaError::Overloaded)
+    }
+
+    /// Replaces the leg's SRTP keys (an outbound leg learns the far end's
+    /// key from the answer; a re-INVITE may re-key), or turns SRTP off
+    /// with `None` (an optional offer answered without crypto). A context
+    /// whose key is unchanged keeps its state. Waits at most 100 ms for
+    /// queue space, like [`LegHandle::set_remote`]; queue it before
+    /// `set_remote` so the first packets after the answer are judged with
+    /// the new keys.
+    pub fn set_srtp(&self, keys: Option<SrtpKeys>) {
+        let cmd = Command::SetSrtp {
+            id: self.shared.id,
+            keys: keys.map(Box::new),
+        };
+        if self
+            .link()
+            .send_timeout(cmd, Duration::from_millis(100))
+            .is_err()
+        {
+            tracing::warn!(call_id = %self.shared.label, "media worker did not take set_srtp");
+        }
     }
 
     /// A snapshot of the counters, at most one tick old.

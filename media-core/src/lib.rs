@@ -324,6 +324,7 @@ pub mod relay;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 pub mod tap;
 mod worker;
 
@@ -339,4 +340,5 @@ pub use player::Prompt;
 pub use quality::LegQuality;
 pub use resample::Resampler;
 pub use rtp::{RtpPacket, RtpWriter};
+pub use srtp::{MasterKey, SrtpKeys, SrtpProfile};
 pub use tap::{TapDirection, TapFrame, TapSink, TAP_RATE, TAP_SAMPLES};

@@ -61,6 +61,7 @@ use crate::relay::{PacketKind, PayloadTypes};
 use crate::resample::Resampler;
 use crate::rtcp::{is_rtcp, RtcpSession};
 use crate::rtp::{RtpPacket, RtpWriter, RTP_HEADER_LEN};
+use crate::srtp::{LegCrypto, SrtpError, SrtpKeys, SRTP_MAX_OVERHEAD};
 use crate::tap::TapSet;
 use crate::MediaError;
 
@@ -75,6 +76,10 @@ pub(crate) const MAX_RTCP_PER_TICK: usize = 8;
 
 /// Largest datagram read; longer ones are truncated and fail to parse.
 const RECV_BUF: usize = 1_500;
+
+/// The receive buffer: a datagram plus room to re-protect it in place when
+/// a bridge relays it to an SRTP leg (the tag is appended).
+type RecvBuf = [u8; RECV_BUF + SRTP_MAX_OVERHEAD];
 
 /// Room for a report we send: SR with one block, SDES with a CNAME of up
 /// to 255 bytes, BYE.
@@ -109,6 +114,11 @@ pub(crate) enum Command {
     SetRemote {
         id: u64,
         remote: SocketAddr,
+    },
+    /// New SRTP keys, or plain RTP from now on (`None`).
+    SetSrtp {
+        id: u64,
+        keys: Option<Box<SrtpKeys>>,
     },
     Bridge {
         a: u64,
@@ -165,6 +175,7 @@ impl Command {
     fn leg_id(&self) -> Option<u64> {
         match self {
             Command::SetRemote { id, .. }
+            | Command::SetSrtp { id, .. }
             | Command::Unbridge { id }
             | Command::SendDtmf { id, .. }
             | Command::MoveTo { id, .. }
@@ -277,12 +288,14 @@ impl WorkerLink {
 
 /// A worker's reusable buffers.
 struct Scratch {
-    recv: [u8; RECV_BUF],
+    recv: RecvBuf,
     inbound: [i16; MAX_FRAME_SAMPLES],
     outbound: [i16; MAX_FRAME_SAMPLES],
     payload: [u8; MAX_FRAME_SAMPLES],
-    packet: [u8; RTP_HEADER_LEN + MAX_FRAME_SAMPLES],
-    rtcp: [u8; RTCP_BUF],
+    /// An outgoing packet, with room for the SRTP tag.
+    packet: [u8; RTP_HEADER_LEN + MAX_FRAME_SAMPLES + SRTP_MAX_OVERHEAD],
+    /// An outgoing report, with room for the SRTCP index and tag.
+    rtcp: [u8; RTCP_BUF + SRTP_MAX_OVERHEAD],
     /// What each side of a transcoding bridge hears: the other side's
     /// inbound audio at its own rate.
     heard_a: [i16; MAX_FRAME_SAMPLES],
@@ -356,6 +369,9 @@ pub(crate) struct Leg {
     /// audio stays held back from a transcoding peer until then.
     pub(crate) dtmf_hold_until: Option<Instant>,
     pub(crate) emodel: EModel,
+    /// SRTP contexts (boxed: a few KB of key schedules the plain legs
+    /// need not carry).
+    pub(crate) srtp: Option<Box<LegCrypto>>,
 }
 
 impl Leg {
@@ -374,13 +390,7 @@ impl Leg {
     /// Tick start: refills the read budgets and reads what an edge-triggered
     /// poll will not report again (a leg throttled last period, or one that
     /// could not be registered).
-    fn start_tick(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8; RECV_BUF],
-        peer: Option<&mut Leg>,
-        force: bool,
-    ) {
+    fn start_tick(&mut self, now: Instant, buf: &mut RecvBuf, peer: Option<&mut Leg>, force: bool) {
         self.rx_budget = MAX_PACKETS_PER_TICK;
         self.rtcp_budget = MAX_RTCP_PER_TICK;
         if self.rx_pending || !self.registered || force {
@@ -572,19 +582,82 @@ impl Leg {
         let Some(dest) = self.rtcp_destination() else {
             return;
         };
-        let Some(len) = self.rtcp.poll_transmit(now, buf) else {
+        let room = buf.len().saturating_sub(SRTP_MAX_OVERHEAD);
+        let Some(len) = self.rtcp.poll_transmit(now, &mut buf[..room]) else {
             return;
+        };
+        if self.send_rtcp(buf, len, dest).is_err() {
+            self.stats.send_errors += 1;
+        }
+    }
+
+    /// Sends the report in `buf[..len]` (SRTCP-protected in place on an
+    /// SRTP leg) from the RTP socket when muxed, else the RTCP socket.
+    fn send_rtcp(&mut self, buf: &mut [u8], len: usize, dest: SocketAddr) -> Result<(), ()> {
+        let len = match &mut self.srtp {
+            Some(srtp) => srtp.protect_rtcp(buf, len).map_err(|_| ())?,
+            None => len,
         };
         let socket = if self.rtcp_mux {
             &self.socket
         } else {
             &self.rtcp_socket
         };
-        if socket
+        socket
             .send_to(buf.get(..len).unwrap_or_default(), dest)
-            .is_err()
+            .map(drop)
+            .map_err(drop)
+    }
+
+    /// Protects (on an SRTP leg) and sends the RTP packet in `buf[..len]`
+    /// to `remote`, counting it; false if it did not go out.
+    fn send_rtp(&mut self, buf: &mut [u8], len: usize, remote: SocketAddr) -> bool {
+        let len = match &mut self.srtp {
+            Some(srtp) => match srtp.protect_rtp(buf, len) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.stats.send_errors += 1;
+                    return false;
+                }
+            },
+            None => len,
+        };
+        match self
+            .socket
+            .send_to(buf.get(..len).unwrap_or_default(), remote)
         {
-            self.stats.send_errors += 1;
+            Ok(_) => {
+                self.stats.packets_sent += 1;
+                self.stats.bytes_sent += len as u64;
+                true
+            }
+            Err(_) => {
+                self.stats.send_errors += 1;
+                false
+            }
+        }
+    }
+
+    /// Counts a packet SRTP refused (by why); the first one of a leg is
+    /// logged (a wrong key shows at once, a flood only once).
+    fn count_srtp_error(&mut self, e: SrtpError, len: usize) {
+        if self.stats.srtp_auth_failures + self.stats.srtp_replayed == 0 {
+            tracing::info!(parent: &self.span, error = %e, len, "first packet refused by SRTP");
+        }
+        match e {
+            SrtpError::AuthFailed => self.stats.srtp_auth_failures += 1,
+            SrtpError::Replayed => self.stats.srtp_replayed += 1,
+            _ => self.stats.packets_invalid += 1,
+        }
+    }
+
+    /// New keys, or none (see [`crate::LegHandle::set_srtp`]).
+    fn set_srtp(&mut self, keys: Option<SrtpKeys>) {
+        tracing::info!(parent: &self.span, srtp = keys.is_some(), remote_key = keys.as_ref().is_some_and(|k| k.remote.is_some()), "SRTP keys set");
+        match (keys, self.srtp.as_mut()) {
+            (Some(keys), Some(srtp)) => srtp.rekey(keys),
+            (Some(keys), None) => self.srtp = Some(Box::new(LegCrypto::new(keys))),
+            (None, _) => self.srtp = None,
         }
     }
 
@@ -601,12 +674,12 @@ impl Leg {
     }
 
     /// Reads the RTCP socket until `WouldBlock` or its budget is spent.
-    fn drain_rtcp(&mut self, now: Instant, buf: &mut [u8; RECV_BUF]) {
+    fn drain_rtcp(&mut self, now: Instant, buf: &mut RecvBuf) {
         while self.rtcp_budget > 0 {
-            match self.rtcp_socket.recv_from(buf) {
+            match self.rtcp_socket.recv_from(&mut buf[..RECV_BUF]) {
                 Ok((len, src)) => {
                     self.rtcp_budget -= 1;
-                    self.on_rtcp(now, buf.get(..len).unwrap_or_default(), src);
+                    self.on_rtcp(now, buf.get_mut(..len).unwrap_or_default(), src);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(_) => self.rtcp_budget -= 1,
@@ -617,11 +690,14 @@ impl Leg {
 
     /// A datagram on the RTCP port: terminated here (a bridge never relays
     /// RTCP). The first valid one's source becomes the RTCP remote.
-    fn on_rtcp(&mut self, now: Instant, datagram: &[u8], src: SocketAddr) {
+    fn on_rtcp(&mut self, now: Instant, datagram: &mut [u8], src: SocketAddr) {
         if self.rtcp_remote.is_some_and(|r| r != src) {
             self.rtcp.count_invalid();
             return;
         }
+        let Some(datagram) = self.unprotect_rtcp(datagram) else {
+            return;
+        };
         if self.rtcp.handle_rtcp(now, datagram).is_ok() && self.rtcp_remote.is_none() {
             tracing::debug!(parent: &self.span, %src, "latching RTCP to packet source");
             self.rtcp_remote = Some(src);
@@ -631,22 +707,45 @@ impl Leg {
     /// RTCP on the RTP port (RFC 5761), from the RTP remote (or anyone
     /// before latching): handled and consumed, never relayed. False if it
     /// is not valid RTCP from there: then it is judged as RTP.
-    fn on_muxed_rtcp(&mut self, now: Instant, datagram: &[u8], src: SocketAddr) -> bool {
+    ///
+    /// On an SRTP leg a muxed packet that fails SRTCP is counted and
+    /// consumed (judged as SRTP it would only fail again).
+    fn on_muxed_rtcp(&mut self, now: Instant, datagram: &mut [u8], src: SocketAddr) -> bool {
         if self.latched && self.remote != Some(src) {
             return false;
         }
-        self.rtcp.handle_rtcp(now, datagram).is_ok()
+        if self.srtp.is_none() {
+            return self.rtcp.handle_rtcp(now, datagram).is_ok();
+        }
+        if let Some(plain) = self.unprotect_rtcp(datagram) {
+            let _ = self.rtcp.handle_rtcp(now, plain);
+        }
+        true
+    }
+
+    /// The RTCP in `datagram`, SRTCP-unprotected in place on an SRTP leg;
+    /// `None` (counted) if it does not authenticate.
+    fn unprotect_rtcp<'a>(&mut self, datagram: &'a mut [u8]) -> Option<&'a mut [u8]> {
+        let Some(srtp) = &mut self.srtp else {
+            return Some(datagram);
+        };
+        match srtp.unprotect_rtcp(datagram) {
+            Ok(len) => datagram.get_mut(..len),
+            Err(e) => {
+                self.count_srtp_error(e, datagram.len());
+                None
+            }
+        }
     }
 
     /// Reads until `WouldBlock` or the budget is spent, relaying valid
     /// packets out of `peer` when bridged.
-    fn drain(&mut self, now: Instant, buf: &mut [u8; RECV_BUF], mut peer: Option<&mut Leg>) {
+    fn drain(&mut self, now: Instant, buf: &mut RecvBuf, mut peer: Option<&mut Leg>) {
         while self.rx_budget > 0 {
-            match self.socket.recv_from(buf) {
+            match self.socket.recv_from(&mut buf[..RECV_BUF]) {
                 Ok((len, src)) => {
                     self.rx_budget -= 1;
-                    let datagram = buf.get_mut(..len).unwrap_or_default();
-                    self.on_datagram(now, datagram, src, peer.as_deref_mut());
+                    self.on_datagram(now, buf, len, src, peer.as_deref_mut());
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 // EINTR, or an ICMP error some platforms report here: try
@@ -657,26 +756,39 @@ impl Leg {
         self.rx_pending = true;
     }
 
+    /// One datagram on the RTP port, in `buf[..len]`. On an SRTP leg it
+    /// is authenticated and decrypted in place first: a packet that fails
+    /// is counted and dropped before it can latch the remote address.
     fn on_datagram(
         &mut self,
         now: Instant,
-        datagram: &mut [u8],
+        buf: &mut RecvBuf,
+        len: usize,
         src: SocketAddr,
         peer: Option<&mut Leg>,
     ) {
+        let datagram = buf.get_mut(..len).unwrap_or_default();
         if is_rtcp(datagram) && self.on_muxed_rtcp(now, datagram, src) {
             return;
         }
         self.stats.packets_received += 1;
-        self.stats.bytes_received += datagram.len() as u64;
-        let Some((packet, kind)) = self.payload_types().classify(datagram) else {
-            self.stats.packets_invalid += 1;
-            return;
-        };
+        self.stats.bytes_received += len as u64;
         if self.latched && self.remote != Some(src) {
             self.stats.packets_invalid += 1;
             return;
         }
+        let len = match &mut self.srtp {
+            None => len,
+            Some(srtp) => match srtp.unprotect_rtp(datagram) {
+                Ok(plain) => plain,
+                Err(e) => return self.count_srtp_error(e, len),
+            },
+        };
+        let datagram = buf.get(..len).unwrap_or_default();
+        let Some((packet, kind)) = self.payload_types().classify(datagram) else {
+            self.stats.packets_invalid += 1;
+            return;
+        };
         if !self.latched {
             self.latch(src);
         }
@@ -690,13 +802,27 @@ impl Leg {
             .handle_rtp_received(now, &packet, kind != PacketKind::TelephoneEvent);
         let sent = (packet.ssrc, packet.timestamp, packet.payload.len());
         // Relay first: the jitter buffer can wait a few hundred ns, the
-        // far end should not. A muted party is heard by no one.
+        // far end should not. A muted party is heard by no one. A peer
+        // that encrypts does so in place, so the jitter buffer goes first.
         let relaying = self.transcode.is_none() && !self.shared.muted.load(Relaxed);
-        if let Some(peer) = peer.filter(|_| relaying) {
-            if peer.relay(now, datagram, kind, sent) {
+        let peer = peer.filter(|_| relaying);
+        let encrypts = peer.as_ref().is_some_and(|p| p.srtp.is_some());
+        if encrypts {
+            self.buffer_audio(now, buf.get(..len).unwrap_or_default(), kind);
+        }
+        if let Some(peer) = peer {
+            if peer.relay(now, buf, len, kind, sent) {
                 self.stats.packets_forwarded += 1;
             }
         }
+        if !encrypts {
+            self.buffer_audio(now, buf.get(..len).unwrap_or_default(), kind);
+        }
+    }
+
+    /// Audio (or comfort noise) into the jitter buffer, when someone needs
+    /// it decoded.
+    fn buffer_audio(&mut self, now: Instant, datagram: &[u8], kind: PacketKind) {
         if kind == PacketKind::ComfortNoise {
             self.stats.cn_packets += 1;
         }
@@ -729,7 +855,8 @@ impl Leg {
     fn relay(
         &mut self,
         now: Instant,
-        datagram: &mut [u8],
+        buf: &mut [u8],
+        len: usize,
         kind: PacketKind,
         (ssrc, timestamp, payload_len): (u32, u32, usize),
     ) -> bool {
@@ -739,21 +866,17 @@ impl Leg {
         let Some(remote) = self.remote else {
             return false;
         };
-        if !self.payload_types().retarget(datagram, kind) {
+        if !self
+            .payload_types()
+            .retarget(buf.get_mut(..len).unwrap_or_default(), kind)
+        {
             return false;
         }
-        match self.socket.send_to(datagram, remote) {
-            Ok(_) => {
-                self.stats.packets_sent += 1;
-                self.stats.bytes_sent += datagram.len() as u64;
-                self.rtcp.handle_rtp_sent(now, ssrc, timestamp, payload_len);
-                true
-            }
-            Err(_) => {
-                self.stats.send_errors += 1;
-                false
-            }
+        let sent = self.send_rtp(buf, len, remote);
+        if sent {
+            self.rtcp.handle_rtp_sent(now, ssrc, timestamp, payload_len);
         }
+        sent
     }
 
     /// Symmetric RTP: answer wherever the far end actually sends from.
@@ -826,16 +949,9 @@ impl Leg {
             .writer
             .write_other(pt, p.marker, ts, payload, packet_buf)
         {
-            Ok(len) => match self
-                .socket
-                .send_to(packet_buf.get(..len).unwrap_or_default(), remote)
-            {
-                Ok(_) => {
-                    self.stats.packets_sent += 1;
-                    self.stats.bytes_sent += len as u64;
-                }
-                Err(_) => self.stats.send_errors += 1,
-            },
+            Ok(len) => {
+                self.send_rtp(packet_buf, len, remote);
+            }
             Err(_) => self.stats.send_errors += 1,
         }
         // Media time runs on under the event (RFC 4733 §2.5.1.2).
@@ -872,18 +988,12 @@ impl Leg {
         let payload = payload_buf.get(..len).unwrap_or(&[]);
         let header = self.writer.next_header();
         match self.writer.write(payload, packet_buf) {
-            Ok(plen) => match self
-                .socket
-                .send_to(packet_buf.get(..plen).unwrap_or(&[]), remote)
-            {
-                Ok(_) => {
-                    self.stats.packets_sent += 1;
-                    self.stats.bytes_sent += plen as u64;
+            Ok(plen) => {
+                if self.send_rtp(packet_buf, plen, remote) {
                     self.rtcp
                         .handle_rtp_sent(now, header.ssrc, header.timestamp, len);
                 }
-                Err(_) => self.stats.send_errors += 1,
-            },
+            }
             Err(_) => self.stats.send_errors += 1,
         }
     }
@@ -955,16 +1065,11 @@ impl Leg {
         let Some(dest) = self.rtcp_destination() else {
             return;
         };
-        let mut buf = [0u8; RTCP_BUF];
-        let Some(len) = self.rtcp.write_bye(now, &mut buf) else {
+        let mut buf = [0u8; RTCP_BUF + SRTP_MAX_OVERHEAD];
+        let Some(len) = self.rtcp.write_bye(now, &mut buf[..RTCP_BUF]) else {
             return;
         };
-        let socket = if self.rtcp_mux {
-            &self.socket
-        } else {
-            &self.rtcp_socket
-        };
-        let _ = socket.send_to(buf.get(..len).unwrap_or_default(), dest);
+        let _ = self.send_rtcp(&mut buf, len, dest);
     }
 
     /// Publishes the final report (after the recorder finalized the file, if
@@ -1172,12 +1277,12 @@ pub(crate) fn spawn_worker(
         free: Vec::new(),
         closing: Vec::new(),
         scratch: Box::new(Scratch {
-            recv: [0; RECV_BUF],
+            recv: [0; RECV_BUF + SRTP_MAX_OVERHEAD],
             inbound: [0; MAX_FRAME_SAMPLES],
             outbound: [0; MAX_FRAME_SAMPLES],
             payload: [0; MAX_FRAME_SAMPLES],
-            packet: [0; RTP_HEADER_LEN + MAX_FRAME_SAMPLES],
-            rtcp: [0; RTCP_BUF],
+            packet: [0; RTP_HEADER_LEN + MAX_FRAME_SAMPLES + SRTP_MAX_OVERHEAD],
+            rtcp: [0; RTCP_BUF + SRTP_MAX_OVERHEAD],
             heard_a: [0; MAX_FRAME_SAMPLES],
             heard_b: [0; MAX_FRAME_SAMPLES],
         }),
@@ -1344,6 +1449,11 @@ impl Worker {
                     leg.remote = Some(remote);
                     leg.latched = false;
                     leg.rtcp_remote = None;
+                }
+            }
+            Command::SetSrtp { id, keys } => {
+                if let Some(leg) = self.find(id).and_then(|i| self.slots[i].as_mut()) {
+                    leg.set_srtp(keys.map(|k| *k));
                 }
             }
             Command::Bridge { a, b, transcode } => self.bridge(a, b, transcode),

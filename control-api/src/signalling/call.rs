@@ -9,7 +9,7 @@ use media_core::{LegHandle, LegQuality, LegReport, LegStats, StopReceipt};
 use sip_stack::dialog::Dialog;
 use sip_stack::message::{Method, Request};
 use sip_stack::reliable::{UacReliable, UasReliable};
-use sip_stack::sdp::{AudioCodec, AudioOffer, SessionDescription};
+use sip_stack::sdp::{AudioCodec, AudioOffer, SessionDescription, SrtpAnswer, SrtpOffer};
 use sip_stack::session_timer::{Agreed, SessionTimer};
 
 /// A dialog's session-timer state (RFC 4028), on either side of a call.
@@ -113,6 +113,9 @@ pub struct Call {
     /// The caller's codec, payload types and ptime: what any party we call
     /// for this call is offered (bridges relay packets unchanged).
     pub caller_media: AudioOffer,
+    /// SDES agreed with the caller: our policy and key, to answer its
+    /// re-offers with the same key (`None`: plain RTP).
+    pub srtp: Option<SrtpAnswer>,
     pub outbound: Option<Outbound>,
     /// The caller's dialog keep-alive (RFC 4028), once answered.
     pub keepalive: KeepAlive,
@@ -141,6 +144,10 @@ pub struct Outbound {
     /// Where the INVITE went (over TCP if it was too large for UDP).
     pub dest: Peer,
     pub offer: AudioOffer,
+    /// The SDES line we offered, if any.
+    pub srtp: Option<SrtpOffer>,
+    /// The answer took it: the leg speaks SRTP.
+    pub srtp_agreed: bool,
     pub leg: LegHandle,
     /// Set by the first 2xx; in-dialog requests to the callee use it.
     pub dialog: Option<Dialog>,
@@ -174,6 +181,7 @@ pub struct NewCall {
     pub answered_event: CallAnswered,
     pub codec: AudioCodec,
     pub caller_media: AudioOffer,
+    pub srtp: Option<SrtpAnswer>,
     pub outbound: Option<Outbound>,
     pub session_agreed: Option<Agreed>,
     pub reliable: Option<UasReliable>,
@@ -200,6 +208,7 @@ impl Call {
             answered_event: new.answered_event,
             codec: new.codec,
             caller_media: new.caller_media,
+            srtp: new.srtp,
             outbound: new.outbound,
             keepalive,
             session_agreed: new.session_agreed,
@@ -367,6 +376,8 @@ pub fn counters(s: &LegStats) -> RtpCounters {
         jitter_buffer_ms: s.jitter_delay_ms,
         comfort_noise_received: s.cn_packets,
         comfort_noise_sent: s.cn_packets_sent,
+        srtp_auth_failures: s.srtp_auth_failures,
+        srtp_replayed: s.srtp_replayed,
     }
 }
 
@@ -395,6 +406,10 @@ fn add_rtp_metrics(before: &LegStats, now: &LegStats) {
         .increment(delta(before.bytes_sent, now.bytes_sent));
     metrics::counter!("switchboard_rtp_packets_lost_total")
         .increment(delta(before.packets_lost, now.packets_lost));
+    metrics::counter!("switchboard_srtp_auth_failures_total")
+        .increment(delta(before.srtp_auth_failures, now.srtp_auth_failures));
+    metrics::counter!("switchboard_srtp_replayed_total")
+        .increment(delta(before.srtp_replayed, now.srtp_replayed));
 }
 
 fn unix_ms(t: SystemTime) -> i64 {

@@ -73,16 +73,25 @@ impl Signalling {
         };
         let bridge_to = destinations.next();
         let codecs = self.codec_preference(source.addr.ip());
-        let rtp_ip = self.config.server.listen_ip;
-        let session_id = super::sdp_session_id();
-        // Negotiate first (the codec decides the leg), then answer with the leg's port.
-        let negotiated = match sdp::answer_audio(&offer, &codecs, rtp_ip, 0, session_id) {
-            Ok((_, negotiated)) => negotiated,
-            Err(e) => {
-                warn!(error = %e, "no acceptable audio in the offer");
+        let srtp_mode = self.srtp_mode_for_source(source.addr.ip());
+        let srtp = match self.srtp_answer(srtp_mode, source.transport) {
+            Ok(srtp) => srtp,
+            Err(why) => {
+                warn!(why, transport = %source.transport, "INVITE not acceptable");
                 return self.reject(tx, &req, 488, "Not Acceptable Here");
             }
         };
+        let rtp_ip = self.config.server.listen_ip;
+        let session_id = super::sdp_session_id();
+        // Negotiate first (the codec decides the leg), then answer with the leg's port.
+        let negotiated =
+            match sdp::answer_audio_srtp(&offer, &codecs, srtp.as_ref(), rtp_ip, 0, session_id) {
+                Ok((_, negotiated)) => negotiated,
+                Err(e) => {
+                    warn!(error = %e, "no acceptable audio in the offer");
+                    return self.reject(tx, &req, 488, "Not Acceptable Here");
+                }
+            };
         let Some(codec) = media_codec(negotiated.codec) else {
             return self.reject(tx, &req, 488, "Not Acceptable Here");
         };
@@ -104,6 +113,7 @@ impl Signalling {
         // the far side is not offered CN.
         let comfort_noise = negotiated.comfort_noise_pt.filter(|_| bridge_to.is_none());
         spec.comfort_noise_pt = comfort_noise;
+        spec.srtp = negotiated.srtp.as_ref().and_then(super::srtp::media_keys);
         spec.dtmf = Some(self.dtmf_sink(&call_id, "caller"));
         // A bridged caller hears the other party, not our prompt.
         spec.prompt = if bridge_to.is_some() {
@@ -130,8 +140,14 @@ impl Signalling {
         // A caller may start on hold (sendonly or inactive offer).
         leg.set_sending(sends(negotiated.direction));
         let local_rtp = leg.local_addr();
-        let answer = match sdp::answer_audio(&offer, &codecs, rtp_ip, local_rtp.port(), session_id)
-        {
+        let answer = match sdp::answer_audio_srtp(
+            &offer,
+            &codecs,
+            srtp.as_ref(),
+            rtp_ip,
+            local_rtp.port(),
+            session_id,
+        ) {
             Ok((mut answer, n)) => {
                 if let Some(cn) = n.comfort_noise_pt.filter(|_| comfort_noise.is_none()) {
                     without_format(&mut answer, cn);
@@ -191,10 +207,13 @@ impl Signalling {
                 transport: source.transport.to_string(),
             }),
         );
+        info!(srtp = negotiated.srtp.is_some(), proto = %negotiated.proto, "offer accepted");
         let answered_event = CallAnswered {
             codec: negotiated.codec_name().into(),
             local_rtp: local_rtp.to_string(),
             remote_rtp: negotiated.remote_rtp.to_string(),
+            srtp: negotiated.srtp.is_some(),
+            media_proto: negotiated.proto.clone(),
         };
         let bridged = outbound.is_some();
         drop(_entered);
@@ -209,6 +228,7 @@ impl Signalling {
             answered_event,
             codec: negotiated.codec,
             caller_media,
+            srtp: srtp.filter(|_| negotiated.srtp.is_some()),
             outbound,
             session_agreed,
             reliable,
@@ -294,6 +314,7 @@ impl Signalling {
                 c.codec,
                 c.dialog.local_contact.clone(),
                 Some(c.answer.clone()),
+                c.srtp,
             )),
             (None, Some(o)) => self.outbound_ids.get(call_id).map(|owner| {
                 (
@@ -307,11 +328,15 @@ impl Signalling {
                         .map(|d| d.local_contact.clone())
                         .unwrap_or_default(),
                     None,
+                    o.srtp
+                        .as_ref()
+                        .filter(|_| o.srtp_agreed)
+                        .map(super::srtp::answer_for_offered),
                 )
             }),
             (None, None) => None,
         };
-        let Some((owner, party, span, leg, codec, contact, our_sdp)) = found else {
+        let Some((owner, party, span, leg, codec, contact, our_sdp, srtp)) = found else {
             return self.reject(tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         let is_invite = req.method == Method::Invite;
@@ -341,7 +366,8 @@ impl Signalling {
             None
         } else {
             let answered = parse_offer(&req).ok().and_then(|offer| {
-                sdp::answer_audio(&offer, &[codec], rtp_ip, port, super::sdp_session_id()).ok()
+                let id = super::sdp_session_id();
+                sdp::answer_audio_srtp(&offer, &[codec], srtp.as_ref(), rtp_ip, port, id).ok()
             });
             match answered {
                 Some(answered) => Some(answered),
@@ -351,7 +377,11 @@ impl Signalling {
         let mut ok = Response::for_request(&req, 200, "OK");
         match &answer {
             Some((answer, negotiated)) => {
-                span.in_scope(|| info!(method = %req.method, remote_rtp = %negotiated.remote_rtp, "offer in dialog accepted"));
+                span.in_scope(|| info!(method = %req.method, remote_rtp = %negotiated.remote_rtp, srtp = negotiated.srtp.is_some(), "offer in dialog accepted"));
+                if srtp.is_some() {
+                    // Keys first: the packets after the new remote use them.
+                    leg.set_srtp(negotiated.srtp.as_ref().and_then(super::srtp::media_keys));
+                }
                 leg.set_remote(negotiated.remote_rtp);
                 let sending = sends(negotiated.direction);
                 if leg.sending() != sending {

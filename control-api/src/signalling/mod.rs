@@ -34,6 +34,7 @@ mod outbound;
 mod registrations;
 mod reliable;
 mod session;
+mod srtp;
 mod teardown;
 mod transfer;
 mod trunks;

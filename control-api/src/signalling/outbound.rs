@@ -52,6 +52,7 @@ impl Signalling {
             caller_invite,
             caller_leg,
             offer,
+            srtp: self.srtp_mode_for_trunk(destination.trunk.as_deref()),
             codec,
             target: destination.target,
             uri,
@@ -176,6 +177,7 @@ impl Signalling {
             caller_invite,
             caller_leg,
             offer,
+            srtp: srtp_mode,
             codec,
             target,
             uri: target_uri,
@@ -190,8 +192,17 @@ impl Signalling {
         if max_forwards == 0 {
             return Err((483, "Too Many Hops"));
         }
+        let srtp = self
+            .srtp_offer(srtp_mode, target.transport)
+            .map_err(|why| {
+                warn!(why, "no SRTP key for the outbound offer");
+                (500, "Server Internal Error")
+            })?;
         let mut spec = LegSpec::new(call_id, codec);
         spec.payload_type = offer.payload_type;
+        // With our key only: until the answer brings the far end's, the
+        // leg drops whatever it receives.
+        spec.srtp = srtp.as_ref().and_then(super::srtp::offered_keys);
         // The party's fmtp is not known yet; while bridged the leg relays
         // the caller's packets and encodes nothing anyway.
         spec.opus = Default::default();
@@ -205,8 +216,9 @@ impl Signalling {
             (503, "Service Unavailable")
         })?;
         let rtp_ip = self.config.server.listen_ip;
-        let sdp = sdp::offer_audio(
+        let sdp = sdp::offer_audio_srtp(
             &offer,
+            srtp.as_ref(),
             rtp_ip,
             leg.local_addr().port(),
             super::sdp_session_id(),
@@ -255,7 +267,12 @@ impl Signalling {
             target,
             self.me.tcp_port(),
         );
-        info!(target = %dest, outbound_call_id = %outbound_call_id, ?purpose, "INVITE to the target");
+        let offered = match &srtp {
+            Some(s) if s.savp => "RTP/SAVP",
+            Some(_) => "RTP/AVP+crypto",
+            None => "RTP/AVP",
+        };
+        info!(target = %dest, outbound_call_id = %outbound_call_id, ?purpose, offered, "INVITE to the target");
         let invite_tx = self
             .endpoint
             .send_request(std::time::Instant::now(), invite.clone(), dest);
@@ -268,6 +285,8 @@ impl Signalling {
             invite,
             dest,
             offer,
+            srtp,
+            srtp_agreed: false,
             leg,
             dialog: None,
             ack: None,
@@ -453,6 +472,11 @@ impl Signalling {
         };
         let bridged = match media {
             Some(n) => {
+                if out.srtp.is_some() {
+                    // Keys first, so the first packets from the new remote are judged with them.
+                    out.leg
+                        .set_srtp(n.srtp.as_ref().and_then(super::srtp::media_keys));
+                }
                 out.leg.set_remote(n.remote_rtp);
                 self.media
                     .bridge(&caller_leg, &out.leg)
@@ -565,7 +589,9 @@ pub(super) fn ack_answer(
             agreed.refresher == session_timer::Refresher::Uac,
         )
     });
-    let media = parse_sdp(&response.body).and_then(|sdp| sdp::accept_answer(&sdp, &out.offer).ok());
+    let media = parse_sdp(&response.body)
+        .and_then(|sdp| sdp::accept_answer_srtp(&sdp, &out.offer, out.srtp.as_ref()).ok());
+    out.srtp_agreed = media.as_ref().is_some_and(|m| m.srtp.is_some());
     Answer::Media(media)
 }
 
@@ -578,6 +604,9 @@ pub(super) struct PartyInvite<'a> {
     pub caller_leg: &'a LegHandle,
     /// The caller's codec, payload types and ptime: bridges relay unchanged.
     pub offer: AudioOffer,
+    /// SDES for this party (its trunk's `srtp`, or `sip.srtp`); offered
+    /// only over TLS.
+    pub srtp: crate::config::SrtpMode,
     pub codec: Codec,
     pub target: Peer,
     /// Request-URI and To.

@@ -197,6 +197,7 @@ impl Signalling {
             caller_invite: &call.invite.clone(),
             caller_leg: &call.leg().clone(),
             offer,
+            srtp: self.srtp_mode_for_trunk(None),
             codec,
             target,
             uri: target_uri(user, target, sips),
@@ -250,6 +251,10 @@ impl Signalling {
             self.release_transfer_target(call_id);
             return self.transfer_failed(call_id, 488, "Not Acceptable Here");
         };
+        if transfer.target.srtp.is_some() {
+            let keys = media.srtp.as_ref().and_then(super::srtp::media_keys);
+            transfer.target.leg.set_srtp(keys);
+        }
         transfer.target.leg.set_remote(media.remote_rtp);
         if let Err(e) = self.media.bridge(&caller_leg, &transfer.target.leg) {
             warn!(error = %e, "transfer: bridge failed");

@@ -1,8 +1,62 @@
-//! Answering an audio offer (RFC 3264 §6) for a plain RTP/AVP leg.
+//! Answering an audio offer (RFC 3264 §6) for an RTP/AVP leg, or an SRTP
+//! one keyed by SDES (RFC 4568).
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use super::crypto::{CryptoAttribute, CryptoSuite, KEY_SALT_LEN};
 use super::{Attribute, Connection, MediaDescription, Origin, SdpError, SessionDescription};
+
+/// What we accept of SRTP in an offer. Whether keys may travel in this
+/// signalling at all (SDES keys are in the clear unless the SIP hop is
+/// TLS) is the caller's decision, made before choosing the policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SrtpPolicy {
+    /// Plain RTP/AVP only; `a=crypto` is ignored and RTP/SAVP refused.
+    #[default]
+    Off,
+    /// SRTP when offered with a usable `a=crypto` (on RTP/SAVP, or on
+    /// RTP/AVP as best-effort peers do), else plain RTP/AVP.
+    Optional,
+    /// Only streams with a usable `a=crypto`.
+    Mandatory,
+}
+
+/// Our side of SDES for an answer: the policy and our fresh key||salt
+/// (made once per call, so both answer passes carry the same key).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SrtpAnswer {
+    pub policy: SrtpPolicy,
+    pub local_key: [u8; KEY_SALT_LEN],
+}
+
+impl fmt::Debug for SrtpAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SrtpAnswer")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SRTP agreed for the audio stream: the chosen line's tag and suite, our
+/// key (what we send with) and the far end's (what it sends with).
+/// `Debug` does not print the keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NegotiatedSrtp {
+    pub tag: u32,
+    pub suite: CryptoSuite,
+    pub local: [u8; KEY_SALT_LEN],
+    pub remote: [u8; KEY_SALT_LEN],
+}
+
+impl fmt::Debug for NegotiatedSrtp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NegotiatedSrtp")
+            .field("tag", &self.tag)
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The codecs `media-core` can terminate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +205,11 @@ pub struct NegotiatedAudio {
     /// For Opus: the peer's fmtp for the chosen payload type (defaults if
     /// it had none); `None` for the other codecs.
     pub opus: Option<OpusFmtp>,
+    /// The m= line's transport protocol as answered (`RTP/AVP`,
+    /// `RTP/SAVP`, `RTP/SAVPF`).
+    pub proto: String,
+    /// SDES-SRTP, when agreed.
+    pub srtp: Option<NegotiatedSrtp>,
 }
 
 const DEFAULT_PTIME_MS: u32 = 20;
@@ -243,6 +302,8 @@ pub(super) fn negotiate(
                 .map(OpusFmtp::parse)
                 .unwrap_or_default()
         }),
+        proto: m.proto.clone(),
+        srtp: None,
     }))
 }
 
@@ -263,6 +324,45 @@ fn comfort_noise(m: &MediaDescription, pts: &[u8], codec: AudioCodec) -> Option<
     mapped.or(static_13.then_some(13))
 }
 
+/// The usable `a=crypto` lines of `m`, in offer order (RFC 4568 §7.1.1:
+/// the offerer lists them by preference); lines we cannot honour are
+/// skipped, never fatal.
+pub(super) fn crypto_lines(m: &MediaDescription) -> impl Iterator<Item = CryptoAttribute> + '_ {
+    m.attributes
+        .iter()
+        .filter(|a| a.name.eq_ignore_ascii_case("crypto"))
+        .filter_map(|a| CryptoAttribute::parse(a.value.as_deref()?).ok())
+}
+
+fn is_savp(proto: &str) -> bool {
+    proto.eq_ignore_ascii_case("RTP/SAVP") || proto.eq_ignore_ascii_case("RTP/SAVPF")
+}
+
+/// How an offered stream can be taken under `srtp`: `None` if not at all,
+/// `Some(None)` as plain RTP, `Some(Some(_))` with SRTP.
+fn stream_security(
+    m: &MediaDescription,
+    srtp: Option<&SrtpAnswer>,
+) -> Option<Option<NegotiatedSrtp>> {
+    let savp = is_savp(&m.proto);
+    if !savp && !m.proto.eq_ignore_ascii_case("RTP/AVP") {
+        return None;
+    }
+    let Some(ours) = srtp.filter(|s| s.policy != SrtpPolicy::Off) else {
+        return (!savp).then_some(None);
+    };
+    match crypto_lines(m).next() {
+        Some(c) => Some(Some(NegotiatedSrtp {
+            tag: c.tag,
+            suite: c.suite,
+            local: ours.local_key,
+            remote: c.key_salt,
+        })),
+        None if !savp && ours.policy == SrtpPolicy::Optional => Some(None),
+        None => None,
+    }
+}
+
 pub(super) fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription {
     let mut formats = vec![n.payload_type.to_string()];
     let mut rtpmap = format!(
@@ -275,6 +375,14 @@ pub(super) fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription
         rtpmap.push_str(&format!("/{ch}"));
     }
     let mut attributes = vec![Attribute::new("rtpmap", Some(rtpmap))];
+    if let Some(srtp) = &n.srtp {
+        let ours = CryptoAttribute {
+            tag: srtp.tag,
+            suite: srtp.suite,
+            key_salt: srtp.local,
+        };
+        attributes.push(Attribute::new("crypto", Some(ours.value())));
+    }
     if n.codec == AudioCodec::Opus {
         let params = format!("{} {}", n.payload_type, OpusFmtp::OURS);
         attributes.push(Attribute::new("fmtp", Some(params)));
@@ -300,7 +408,7 @@ pub(super) fn answer_section(n: &NegotiatedAudio, port: u16) -> MediaDescription
         media: "audio".into(),
         port,
         port_count: None,
-        proto: "RTP/AVP".into(),
+        proto: n.proto.clone(),
         formats,
         connection: None,
         bandwidths: Vec::new(),
@@ -324,21 +432,40 @@ fn rejected(m: &MediaDescription) -> MediaDescription {
     }
 }
 
-/// Answers `offer` with one RTP/AVP audio stream.
+/// Answers `offer` with one RTP/AVP audio stream (no SRTP: RTP/SAVP
+/// lines are refused); see [`answer_audio_srtp`].
+pub fn answer_audio(
+    offer: &SessionDescription,
+    supported: &[AudioCodec],
+    local_ip: IpAddr,
+    local_rtp_port: u16,
+    session_id: u64,
+) -> Result<(SessionDescription, NegotiatedAudio), SdpError> {
+    answer_audio_srtp(offer, supported, None, local_ip, local_rtp_port, session_id)
+}
+
+/// Answers `offer` with one audio stream, plain or SDES-SRTP as `srtp`
+/// allows ([`SrtpPolicy`]).
 ///
 /// Our preference (`supported` order) wins over the offerer's, because the
 /// choice drives transcoding cost on our side. The answer keeps the offer's
 /// payload type numbers (RFC 3264 §6.1) and one m= line per offered line,
 /// in order: the first usable audio stream is accepted, every other line
-/// (video, a second audio, SRTP profiles we cannot terminate here) gets
+/// (video, a second audio, profiles or crypto we cannot honour) gets
 /// port 0. telephone-event is accepted when offered at the chosen codec's
 /// clock rate (so 8000 for PCMU/PCMA/G.722, 48000 for Opus), and so is
 /// comfort noise (CN, RFC 3389; not with Opus). For Opus the
 /// answer carries our fmtp ([`OpusFmtp::OURS`]) and the negotiated audio
 /// the offerer's ([`NegotiatedAudio::opus`]).
-pub fn answer_audio(
+///
+/// SRTP (RFC 4568 §7.1.2): the first `a=crypto` line we can honour is
+/// chosen, and the answer carries the same tag and suite with our own key
+/// ([`SrtpAnswer::local_key`]) on the offer's profile (RTP/SAVP stays
+/// RTP/SAVP; best-effort RTP/AVP with crypto stays RTP/AVP).
+pub fn answer_audio_srtp(
     offer: &SessionDescription,
     supported: &[AudioCodec],
+    srtp: Option<&SrtpAnswer>,
     local_ip: IpAddr,
     local_rtp_port: u16,
     session_id: u64,
@@ -347,16 +474,19 @@ pub fn answer_audio(
     let mut negotiated = None;
     let mut saw_audio = false;
     for m in &offer.media {
-        let usable = negotiated.is_none()
-            && m.media.eq_ignore_ascii_case("audio")
-            && m.port != 0
-            && m.proto.eq_ignore_ascii_case("RTP/AVP");
-        saw_audio |= usable;
-        match usable
-            .then(|| negotiate(offer, m, supported))
-            .transpose()?
-            .flatten()
-        {
+        let security =
+            (negotiated.is_none() && m.media.eq_ignore_ascii_case("audio") && m.port != 0)
+                .then(|| stream_security(m, srtp))
+                .flatten();
+        saw_audio |= security.is_some();
+        let accepted = match security {
+            Some(security) => negotiate(offer, m, supported)?.map(|n| NegotiatedAudio {
+                srtp: security,
+                ..n
+            }),
+            None => None,
+        };
+        match accepted {
             Some(n) => {
                 media.push(answer_section(&n, local_rtp_port));
                 negotiated = Some(n);

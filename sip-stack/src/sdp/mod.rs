@@ -1,15 +1,23 @@
 //! SDP (RFC 4566): parsing, serialization, and the audio offer/answer
-//! of RFC 3264 in [`answer_audio`].
+//! of RFC 3264 in [`answer_audio`], with SDES-SRTP (RFC 4568: `RTP/SAVP`
+//! and `a=crypto`) in [`answer_audio_srtp`] and [`offer_audio_srtp`].
 //!
 //! The parser keeps what offer/answer needs as typed fields and every other
 //! line verbatim, so an SDP read and written again loses nothing a peer
 //! would miss. Lines may end in CRLF or LF; output always uses CRLF.
 
 mod answer;
+mod crypto;
 mod offer;
 
-pub use answer::{answer_audio, AudioCodec, Direction, NegotiatedAudio, OpusFmtp};
-pub use offer::{accept_answer, offer_audio, AudioOffer};
+pub use answer::{
+    answer_audio, answer_audio_srtp, AudioCodec, Direction, NegotiatedAudio, NegotiatedSrtp,
+    OpusFmtp, SrtpAnswer, SrtpPolicy,
+};
+pub use crypto::{fresh_key, CryptoAttribute, CryptoError, CryptoSuite, KEY_SALT_LEN};
+pub use offer::{
+    accept_answer, accept_answer_srtp, offer_audio, offer_audio_srtp, AudioOffer, SrtpOffer,
+};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -31,6 +39,8 @@ pub enum SdpError {
     NoCommonCodec,
     #[error("offer's audio stream has no usable connection address")]
     NoConnection,
+    #[error("no acceptable a=crypto line where SRTP is required")]
+    NoAcceptableCrypto,
 }
 
 /// Bounds against hostile SDP bodies.

@@ -3,9 +3,23 @@
 
 use std::net::IpAddr;
 
-use super::answer::{answer_section, negotiate, session};
-use super::{Direction, NegotiatedAudio, SdpError, SessionDescription};
+use super::answer::{answer_section, crypto_lines, negotiate, session};
+use super::crypto::CryptoAttribute;
+use super::{Direction, NegotiatedAudio, NegotiatedSrtp, SdpError, SessionDescription};
 use crate::sdp::AudioCodec;
+
+/// SDES in an outbound offer: one `a=crypto` line with our key.
+///
+/// `savp: true` offers RTP/SAVP: the far end must do SRTP or refuse (what
+/// a `mandatory` policy wants). `false` offers RTP/AVP with the crypto
+/// line, the common best-effort practice: a peer that knows SDES answers
+/// with its key, one that does not ignores the line and answers plain RTP
+/// (where an RTP/SAVP offer would have been refused outright).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrtpOffer {
+    pub savp: bool,
+    pub crypto: CryptoAttribute,
+}
 
 /// What we offer on an outbound leg. One codec: a transparent bridge needs
 /// the far end to speak exactly what the other leg speaks. For Opus the
@@ -26,6 +40,17 @@ pub fn offer_audio(
     local_rtp_port: u16,
     session_id: u64,
 ) -> SessionDescription {
+    offer_audio_srtp(offer, None, local_ip, local_rtp_port, session_id)
+}
+
+/// The offer, with SDES when `srtp` is given (see [`SrtpOffer`]).
+pub fn offer_audio_srtp(
+    offer: &AudioOffer,
+    srtp: Option<&SrtpOffer>,
+    local_ip: IpAddr,
+    local_rtp_port: u16,
+    session_id: u64,
+) -> SessionDescription {
     let n = NegotiatedAudio {
         remote_rtp: (local_ip, local_rtp_port).into(),
         codec: offer.codec,
@@ -37,6 +62,17 @@ pub fn offer_audio(
         ptime_ms: offer.ptime_ms,
         direction: Direction::SendRecv,
         opus: None,
+        proto: match srtp {
+            Some(s) if s.savp => "RTP/SAVP".into(),
+            _ => "RTP/AVP".into(),
+        },
+        srtp: srtp.map(|s| NegotiatedSrtp {
+            tag: s.crypto.tag,
+            suite: s.crypto.suite,
+            local: s.crypto.key_salt,
+            // Unknown until the answer; only `local` is written.
+            remote: [0; super::KEY_SALT_LEN],
+        }),
     };
     session(
         local_ip,
@@ -51,6 +87,18 @@ pub fn accept_answer(
     answer: &SessionDescription,
     offer: &AudioOffer,
 ) -> Result<NegotiatedAudio, SdpError> {
+    accept_answer_srtp(answer, offer, None)
+}
+
+/// Reads the answer to an offer made with [`offer_audio_srtp`]: SRTP is
+/// agreed when the answer carries a crypto line with our tag and suite
+/// (its key is the far end's); an RTP/SAVP offer answered without one is
+/// an error, a best-effort RTP/AVP one falls back to plain RTP.
+pub fn accept_answer_srtp(
+    answer: &SessionDescription,
+    offer: &AudioOffer,
+    srtp: Option<&SrtpOffer>,
+) -> Result<NegotiatedAudio, SdpError> {
     let m = answer
         .media
         .first()
@@ -60,11 +108,25 @@ pub fn accept_answer(
     if accepted.payload_type != offer.payload_type {
         return Err(SdpError::NoCommonCodec);
     }
+    let agreed = srtp.and_then(|ours| {
+        crypto_lines(m)
+            .find(|c| c.tag == ours.crypto.tag && c.suite == ours.crypto.suite)
+            .map(|theirs| NegotiatedSrtp {
+                tag: theirs.tag,
+                suite: theirs.suite,
+                local: ours.crypto.key_salt,
+                remote: theirs.key_salt,
+            })
+    });
+    if agreed.is_none() && srtp.is_some_and(|s| s.savp) {
+        return Err(SdpError::NoAcceptableCrypto);
+    }
     Ok(NegotiatedAudio {
         telephone_event_pt: accepted
             .telephone_event_pt
             .filter(|pt| Some(*pt) == offer.telephone_event_pt),
         comfort_noise_pt: None,
+        srtp: agreed,
         ..accepted
     })
 }

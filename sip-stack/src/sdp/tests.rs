@@ -94,6 +94,8 @@ a=sendrecv\r\n"
             ptime_ms: 20,
             direction: Direction::SendRecv,
             opus: None,
+            proto: "RTP/AVP".into(),
+            srtp: None,
         }
     );
 }
@@ -378,4 +380,177 @@ fn opus_offer_and_its_answer() {
     assert_eq!((n.codec, n.payload_type), (AudioCodec::Opus, 111));
     assert_eq!(n.opus.map(|o| o.use_dtx), Some(true));
     assert_eq!(n.telephone_event_pt, None);
+}
+
+/// RFC 4568 §9.1's example key, and another.
+const KEY_A: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+const KEY_B: &str = "d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj";
+
+fn srtp_offer(proto: &str, crypto: &[&str]) -> String {
+    let mut s = SIPP_OFFER.replace("RTP/AVP", proto);
+    for c in crypto {
+        s.push_str(&format!("a=crypto:{c}\r\n"));
+    }
+    s
+}
+
+fn srtp(policy: SrtpPolicy) -> SrtpAnswer {
+    SrtpAnswer {
+        policy,
+        local_key: [7; KEY_SALT_LEN],
+    }
+}
+
+fn answer_with(
+    offer: &str,
+    policy: SrtpPolicy,
+) -> Result<(SessionDescription, NegotiatedAudio), SdpError> {
+    let offer = SessionDescription::parse(offer)?;
+    answer_audio_srtp(&offer, ALL, Some(&srtp(policy)), LOCAL, 20_000, 42)
+}
+
+#[test]
+fn savp_offer_gets_the_first_usable_crypto_line_with_our_key() {
+    let offer = srtp_offer(
+        "RTP/SAVP",
+        &[
+            &format!("1 AES_256_CM_HMAC_SHA1_80 inline:{KEY_A}"),
+            &format!("2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^20|1:4"),
+            &format!("3 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B}|2^31"),
+            &format!("4 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}"),
+        ],
+    );
+    let (sdp, n) = answer_with(&offer, SrtpPolicy::Optional).unwrap();
+    let text = sdp.to_string();
+    assert!(text.contains("m=audio 20000 RTP/SAVP 8 101\r\n"), "{text}");
+    let ours = CryptoAttribute {
+        tag: 3,
+        suite: CryptoSuite::AesCm128HmacSha1_32,
+        key_salt: [7; KEY_SALT_LEN],
+    };
+    assert!(
+        text.contains(&format!("a=crypto:{}\r\n", ours.value())),
+        "{text}"
+    );
+    assert_eq!(text.matches("a=crypto").count(), 1);
+    let agreed = n.srtp.unwrap();
+    assert_eq!(
+        (agreed.tag, agreed.suite),
+        (3, CryptoSuite::AesCm128HmacSha1_32)
+    );
+    let theirs =
+        CryptoAttribute::parse(&format!("3 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B}")).unwrap();
+    assert_eq!(
+        (agreed.local, agreed.remote),
+        ([7; KEY_SALT_LEN], theirs.key_salt)
+    );
+    assert_eq!(n.proto, "RTP/SAVP");
+    // SAVPF is answered in kind.
+    let (sdp, _) = answer_with(
+        &offer.replace("RTP/SAVP", "RTP/SAVPF"),
+        SrtpPolicy::Mandatory,
+    )
+    .unwrap();
+    assert!(sdp.to_string().contains("RTP/SAVPF 8 101"));
+}
+
+#[test]
+fn srtp_policy_decides_what_is_answered() {
+    let good = format!("1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}");
+    let savp = srtp_offer("RTP/SAVP", &[&good]);
+    let avp_crypto = srtp_offer("RTP/AVP", &[&good]);
+    let savp_unusable = srtp_offer(
+        "RTP/SAVP",
+        &[&format!("1 F8_128_HMAC_SHA1_80 inline:{KEY_A}")],
+    );
+    // Off: SAVP refused, crypto on AVP ignored.
+    assert_eq!(
+        answer_with(&savp, SrtpPolicy::Off).unwrap_err(),
+        SdpError::NoAudio
+    );
+    let (sdp, n) = answer_with(&avp_crypto, SrtpPolicy::Off).unwrap();
+    assert!(n.srtp.is_none() && !sdp.to_string().contains("crypto"));
+    // Optional: best-effort AVP with crypto gets SRTP on RTP/AVP; plain stays plain.
+    let (sdp, n) = answer_with(&avp_crypto, SrtpPolicy::Optional).unwrap();
+    assert!(n.srtp.is_some());
+    assert!(sdp
+        .to_string()
+        .contains("m=audio 20000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=crypto:1 "));
+    let (_, n) = answer_with(SIPP_OFFER, SrtpPolicy::Optional).unwrap();
+    assert!(n.srtp.is_none());
+    assert_eq!(
+        answer_with(&savp_unusable, SrtpPolicy::Optional).unwrap_err(),
+        SdpError::NoAudio
+    );
+    // Mandatory: plain refused.
+    assert_eq!(
+        answer_with(SIPP_OFFER, SrtpPolicy::Mandatory).unwrap_err(),
+        SdpError::NoAudio
+    );
+    assert!(answer_with(&avp_crypto, SrtpPolicy::Mandatory)
+        .unwrap()
+        .1
+        .srtp
+        .is_some());
+    // A second, SAVP audio line after a rejected one is taken.
+    let two = format!("{SIPP_OFFER}m=audio 6002 RTP/SAVP 0\r\na=crypto:{good}\r\n");
+    let (sdp, n) = answer_with(&two, SrtpPolicy::Mandatory).unwrap();
+    assert_eq!(sdp.media[0].port, 0);
+    assert_eq!((n.remote_rtp.port(), n.proto.as_str()), (6002, "RTP/SAVP"));
+}
+
+#[test]
+fn srtp_offer_and_answer_exchange_keys_crosswise() {
+    let audio = AudioOffer {
+        codec: AudioCodec::Pcmu,
+        payload_type: 0,
+        telephone_event_pt: Some(101),
+        ptime_ms: 20,
+    };
+    for savp in [true, false] {
+        let ours = SrtpOffer {
+            savp,
+            crypto: CryptoAttribute::generate(1, CryptoSuite::AesCm128HmacSha1_80).unwrap(),
+        };
+        let offer = offer_audio_srtp(&audio, Some(&ours), LOCAL, 30_000, 1);
+        let text = offer.to_string();
+        assert!(
+            text.contains(if savp {
+                "RTP/SAVP 0 101"
+            } else {
+                "RTP/AVP 0 101"
+            }),
+            "{text}"
+        );
+        let offer = SessionDescription::parse(&text).unwrap();
+        let far = SrtpAnswer {
+            policy: SrtpPolicy::Optional,
+            local_key: fresh_key().unwrap(),
+        };
+        let (answer, theirs) =
+            answer_audio_srtp(&offer, ALL, Some(&far), LOCAL, 31_000, 2).unwrap();
+        let theirs = theirs.srtp.unwrap();
+        let answer = SessionDescription::parse(&answer.to_string()).unwrap();
+        let mine = accept_answer_srtp(&answer, &audio, Some(&ours))
+            .unwrap()
+            .srtp
+            .unwrap();
+        assert_eq!((mine.local, mine.remote), (theirs.remote, theirs.local));
+        // The far end answered without crypto.
+        let plain = answer_audio(
+            &SessionDescription::parse(&text.replace("RTP/SAVP", "RTP/AVP")).unwrap(),
+            ALL,
+            LOCAL,
+            31_000,
+            2,
+        )
+        .unwrap()
+        .0;
+        let got = accept_answer_srtp(&plain, &audio, Some(&ours));
+        if savp {
+            assert_eq!(got.unwrap_err(), SdpError::NoAcceptableCrypto);
+        } else {
+            assert!(got.unwrap().srtp.is_none());
+        }
+    }
 }
