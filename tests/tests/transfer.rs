@@ -185,8 +185,25 @@ async fn the_transfer_rpc_hands_an_answered_call_to_an_agent() {
 
 /// The tags of a SIPp UAC's dialog, from its `-trace_msg` file: its own
 /// From tag (in what it sent) and the engine's To tag (in the 200 it got).
+/// SIPp may log the 200 a moment after the engine reports the answer, so
+/// the file is read again until both are there (at most 10 s).
 fn dialog_tags(trace: &Path) -> (String, String) {
-    let text = std::fs::read_to_string(trace).expect("read the SIPp message trace");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(trace).unwrap_or_default();
+        match tags_in_trace(&text) {
+            (Some(from), Some(to)) => return (from, to),
+            found if std::time::Instant::now() > deadline => {
+                panic!("no dialog tags in the SIPp trace ({found:?}):\n{text}")
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// The From tag of the first message sent and the To tag of the first 200
+/// received, as far as the trace has them.
+fn tags_in_trace(text: &str) -> (Option<String>, Option<String>) {
     let tag_in = |line: &str| {
         line.split(";tag=").nth(1).map(|t| {
             t.split([';', '>', ' '])
@@ -210,10 +227,7 @@ fn dialog_tags(trace: &Path) -> (String, String) {
             }
         }
     }
-    (
-        from_tag.expect("the consultation INVITE's From tag"),
-        to_tag.expect("the engine's To tag in the 200"),
-    )
+    (from_tag, to_tag)
 }
 
 /// `call-id;to-tag=..;from-tag=..` escaped for a URI header (RFC 3261 §19.1.1).
