@@ -23,6 +23,14 @@ pub struct BaresipCodec {
     pub channels: u16,
 }
 
+pub const PCMU: BaresipCodec = BaresipCodec {
+    module: "g711.so",
+    name: "PCMU",
+    account_name: "PCMU",
+    rate: 8000,
+    channels: 1,
+};
+
 pub const G722: BaresipCodec = BaresipCodec {
     module: "g722.so",
     name: "G722",

@@ -7,78 +7,13 @@
 //! the G.711 and G.722 runs test.
 
 use control_api::proto::call_event::Event;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use switchboard_e2e::audio::{self, Speech};
+use switchboard_e2e::baresip::{Baresip, BaresipCodec, G722, OPUS, PCMU};
 use switchboard_e2e::engine::Engine;
-use switchboard_e2e::{event_kinds, events_until_ended, free_udp_range, run_checked, Scratch};
-
-/// How baresip talks: its codec module, the codec name and the audio rate.
-struct Codec {
-    module: &'static str,
-    name: &'static str,
-    /// How baresip's account names it (`audio_codecs`).
-    account_name: &'static str,
-    rate: u32,
-    /// baresip's audio channels: its opus codec is always 2 (RFC 7587's
-    /// `opus/48000/2`), and its file source must match.
-    channels: u16,
-}
-
-const PCMU: Codec = Codec {
-    module: "g711.so",
-    name: "PCMU",
-    account_name: "PCMU",
-    rate: 8000,
-    channels: 1,
-};
-const G722: Codec = Codec {
-    module: "g722.so",
-    name: "G722",
-    account_name: "G722",
-    rate: 16000,
-    channels: 1,
-};
-const OPUS: Codec = Codec {
-    module: "opus.so",
-    name: "opus",
-    account_name: "opus/48000/2",
-    rate: 48000,
-    channels: 2,
-};
-
-fn baresip_config(scratch: &Scratch, sip_port: u16, source: &Path, codec: &Codec) -> PathBuf {
-    let dir = scratch.path("baresip");
-    let dump = scratch.path("baresip-dump");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    std::fs::create_dir_all(&dump).expect("dump dir");
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nsip_transports udp\n\
-         net_interface 127.0.0.1\ndns_server 127.0.0.1:53\n\
-         audio_source aufile,{source}\naudio_player aufile,{heard}\naudio_alert aufile,/dev/null\n\
-         audio_srate {rate}\naudio_channels {channels}\nanswermode auto\nsnd_path {dump}\n\
-         module_path /usr/lib/baresip/modules\nmodule {module}\nmodule aufile.so\nmodule sndfile.so\n\
-         module_app account.so\nmodule_app menu.so\n",
-        source = source.display(),
-        heard = scratch.path("heard.wav").display(),
-        dump = dump.display(),
-        rate = codec.rate,
-        channels = codec.channels,
-        module = codec.module,
-    );
-    std::fs::write(dir.join("config"), config).expect("config");
-    std::fs::write(
-        dir.join("accounts"),
-        format!(
-            "<sip:caller@127.0.0.1>;regint=0;audio_codecs={}\n",
-            codec.account_name
-        ),
-    )
-    .expect("accounts");
-    std::fs::write(dir.join("contacts"), "").expect("contacts");
-    dir
-}
+use switchboard_e2e::{event_kinds, events_until_ended, run_checked, Scratch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_calls_with_two_way_audio() {
@@ -95,7 +30,7 @@ async fn baresip_calls_in_opus() {
     call_with(OPUS).await;
 }
 
-async fn call_with(codec: Codec) {
+async fn call_with(codec: BaresipCodec) {
     let scratch = Scratch::new(&format!("baresip-{}", codec.name));
     let speech = Speech::generate(
         &scratch,
@@ -132,20 +67,14 @@ async fn call_with(codec: Codec) {
     };
     let engine = Engine::start(&scratch, &[]);
     let (_grpc, mut events) = engine.subscribe().await;
-    let config = baresip_config(&scratch, free_udp_range(1), &source, &codec);
-    let target = format!("/dial sip:agent@{}", engine.sip);
-
     // baresip hangs up when its source file ends; -t bounds the run.
-    let run = tokio::task::spawn_blocking(move || {
-        Command::new("baresip")
-            .arg("-f")
-            .arg(&config)
-            .args(["-e", &target, "-t", "12"])
-            .output()
-            .expect("run baresip (Debian package baresip)")
-    });
+    let dial = format!("sip:agent@{}", engine.sip);
+    let baresip = Baresip::start(&scratch, "baresip", &source, codec, Some(dial), 12);
     let events = events_until_ended(&mut events, Duration::from_secs(40)).await;
-    let out = run.await.expect("baresip task");
+    let dump_dir = baresip.dump_dir.clone();
+    let out = tokio::task::spawn_blocking(move || baresip.finish(Duration::from_secs(20)))
+        .await
+        .expect("baresip task");
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("Call established"), "{log}");
     assert_eq!(event_kinds(&events), ["started", "answered", "ended"]);
@@ -170,7 +99,7 @@ async fn call_with(codec: Codec) {
     audio::assert_windows_aligned(&left, &reference, lag, window, 0.9);
 
     // What baresip heard: the engine's 440 Hz prompt.
-    let dump = std::fs::read_dir(scratch.path("baresip-dump"))
+    let dump = std::fs::read_dir(&dump_dir)
         .expect("dump dir")
         .map(|e| e.expect("entry").path())
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
